@@ -1,0 +1,21 @@
+//! # chat-core
+//!
+//! Every rule of the chat wire contract (`shared/PROTOCOL.md`) as pure state transitions.
+//! Inputs carry the time; outputs are [`Effect`]s the host carries out. No IO, no clock,
+//! no randomness (ids come from an injected [`IdSource`]), no async runtime.
+//!
+//! State is split into partitions, one per chat ([`chat::ChatPartition`]) and one per
+//! user ([`user::UserPartition`]), which talk only through explicit messages
+//! ([`route::Envelope`]). [`Engine`] hosts any number of both in one process and routes
+//! those messages in memory; an edge host may instead put each partition in its own
+//! Durable Object and carry the envelopes between them.
+#![forbid(unsafe_code)]
+
+pub mod auth;
+pub mod command;
+pub mod config;
+pub mod error;
+pub mod ids;
+pub mod model;
+pub mod time;
+pub mod validate;

@@ -19,3 +19,7 @@ pub mod ids;
 pub mod model;
 pub mod time;
 pub mod validate;
+pub mod chat;
+pub mod effect;
+pub mod route;
+pub mod storage;

@@ -1,0 +1,176 @@
+//! What crosses partitions: messages between chat and user partitions, where answers go,
+//! and the context a partition works in while it handles one input.
+
+use crate::command::{ClientCommand, HistoryQuery, HttpCommand, SendCommand};
+use crate::config::Limits;
+use crate::effect::{ack_error_json, ack_ok_json, http_error_json, Effect, LogLevel};
+use crate::error::ChatError;
+use crate::ids::{AckId, ChatId, ClientId, CorrelationId, IdMaker, MessageId, Millis, OpId, RequestId, SocketId, UserId};
+use crate::model::{Chat, Message};
+use crate::storage::StorageOp;
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+
+/// Where the answer to a command goes.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub enum Reply {
+    /// A socket event; `ack` is `None` when the client gave no callback.
+    Socket { socket: SocketId, ack: Option<AckId>, event: String },
+    /// An HTTP request.
+    Http { request: RequestId },
+    /// Nobody waits (an automatic join); failures are only logged.
+    Silent,
+}
+
+/// A message for the chat partition that owns `ChatId`.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub enum ChatMsg {
+    /// Put a socket in the chat room (`room:join`, or `autoJoin` with `Reply::Silent`).
+    Join { socket: SocketId, user: UserId, reply: Reply },
+    /// Take a socket out of the chat room (`room:leave`).
+    Leave { socket: SocketId, user: UserId, reply: Reply },
+    /// The socket disconnected.
+    SocketGone { socket: SocketId, user: UserId },
+    /// Store and deliver a message. The user partition has checked idempotency and holds a
+    /// rate-limit permit; it expects [`UserMsg::SendDone`] back.
+    Send { user: UserId, command: SendCommand, reply: Reply },
+    Typing { user: UserId, typing: bool },
+    Read { user: UserId, message: MessageId, reply: Reply },
+    History { user: UserId, query: HistoryQuery, limit: u32, reply: Reply },
+    /// Store this new chat (its id is this partition's).
+    Create { chat: Chat, dm_key: Option<String>, reply: Reply },
+    Rename { user: UserId, title: String, reply: Reply },
+    AddMember { actor: UserId, member: UserId, reply: Reply },
+    RemoveMember { actor: UserId, member: UserId, reply: Reply },
+}
+
+/// A message for the user partition that owns `UserId`.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub enum UserMsg {
+    /// A socket of this user passed authentication.
+    Connect { socket: SocketId, auto_join: bool },
+    Disconnect { socket: SocketId },
+    /// A validated socket event.
+    Command { socket: SocketId, command: ClientCommand, reply: Reply },
+    /// A validated HTTP call made by this user.
+    Http { command: HttpCommand, reply: Reply },
+    /// The outcome of a [`ChatMsg::Send`]: the stored message, or why nothing was stored.
+    SendDone { client_id: ClientId, outcome: Result<Message, ChatError> },
+    /// The socket is not (or no longer) in that chat's room.
+    Left { socket: SocketId, chat: ChatId },
+    /// The chat's members now; a user missing from them is no longer a member.
+    ChatMembers { chat: ChatId, members: Vec<UserId> },
+    /// Another user asks whether this one is online.
+    PresenceAsk { asker: UserId, token: u64 },
+    /// The answer to a [`UserMsg::PresenceAsk`].
+    PresenceTell { token: u64, user: UserId, online: bool },
+}
+
+impl UserMsg {
+    /// Messages that only refresh what a loaded partition caches: a partition that is not
+    /// in memory has nothing to refresh (it will read storage when it loads).
+    pub fn only_refreshes_cache(&self) -> bool {
+        matches!(self, UserMsg::ChatMembers { .. } | UserMsg::Left { .. })
+    }
+}
+
+/// A message on its way to another partition.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub enum Envelope {
+    ToChat(ChatId, ChatMsg),
+    ToUser(UserId, UserMsg),
+}
+
+/// What one partition produced while handling one input.
+#[derive(Debug, Default)]
+pub struct Outbox {
+    pub effects: Vec<Effect>,
+    pub mail: Vec<Envelope>,
+}
+
+/// The world as one partition sees it while it handles one input.
+pub struct Ctx<'a> {
+    pub now: Millis,
+    pub limits: &'a Limits,
+    pub ids: &'a mut IdMaker,
+    pub out: &'a mut Outbox,
+    pub next_op: &'a mut u64,
+}
+
+impl Ctx<'_> {
+    pub fn effect(&mut self, effect: Effect) {
+        self.out.effects.push(effect);
+    }
+
+    pub fn to_chat(&mut self, chat: ChatId, msg: ChatMsg) {
+        self.out.mail.push(Envelope::ToChat(chat, msg));
+    }
+
+    pub fn to_user(&mut self, user: UserId, msg: UserMsg) {
+        self.out.mail.push(Envelope::ToUser(user, msg));
+    }
+
+    /// Asks storage for `request`; its result comes back under the returned id.
+    pub fn storage(&mut self, request: StorageOp) -> OpId {
+        *self.next_op += 1;
+        let op = OpId(*self.next_op);
+        self.effect(Effect::Storage { op, request });
+        op
+    }
+
+    pub fn log(&mut self, level: LogLevel, correlation_id: Option<CorrelationId>, message: String) {
+        self.effect(Effect::Log { level, correlation_id, message });
+    }
+
+    /// Answers success with `data` (HTTP status 200).
+    pub fn reply_ok(&mut self, reply: &Reply, data: Option<Value>) {
+        self.reply_ok_status(reply, data, 200);
+    }
+
+    /// Answers success; `status` matters only to HTTP (201 for a created chat).
+    pub fn reply_ok_status(&mut self, reply: &Reply, data: Option<Value>, status: u16) {
+        match reply {
+            Reply::Socket { socket, ack: Some(ack), .. } => {
+                self.effect(Effect::Ack { socket: socket.clone(), ack: *ack, reply: ack_ok_json(data) })
+            }
+            Reply::Http { request } => self.effect(Effect::HttpRespond {
+                request: *request,
+                status,
+                body: data.unwrap_or_else(|| serde_json::json!({})),
+            }),
+            Reply::Socket { ack: None, .. } | Reply::Silent => {}
+        }
+    }
+
+    /// Answers failure: a fresh correlation id goes into both the log line and the answer.
+    pub fn reply_err(&mut self, reply: &Reply, error: ChatError) {
+        let correlation_id = self.ids.correlation_id();
+        let what = match reply {
+            Reply::Socket { socket, event, .. } => format!("event {event} on socket {socket}"),
+            Reply::Http { request } => format!("http request {}", request.0),
+            Reply::Silent => "automatic action".to_string(),
+        };
+        let level = if matches!(error, ChatError::Internal(_)) { LogLevel::Error } else { LogLevel::Warn };
+        self.log(level, Some(correlation_id.clone()), format!("{what} failed: {} ({})", error.code(), error.message()));
+        match reply {
+            Reply::Socket { socket, ack: Some(ack), .. } => self.effect(Effect::Ack {
+                socket: socket.clone(),
+                ack: *ack,
+                reply: ack_error_json(&error, &correlation_id),
+            }),
+            Reply::Http { request } => self.effect(Effect::HttpRespond {
+                request: *request,
+                status: error.http_status(),
+                body: http_error_json(&error, &correlation_id),
+            }),
+            Reply::Socket { ack: None, .. } | Reply::Silent => {}
+        }
+    }
+
+    pub fn reply(&mut self, reply: &Reply, result: Result<Option<Value>, ChatError>) {
+        match result {
+            Ok(data) => self.reply_ok(reply, data),
+            Err(error) => self.reply_err(reply, error),
+        }
+    }
+}

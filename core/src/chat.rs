@@ -41,6 +41,8 @@ enum Phase {
     Ready(Stored),
     /// Storage has no such chat.
     Absent,
+    /// Loading failed; the next message tries again.
+    Unloaded,
 }
 
 /// The chat as storage has it.
@@ -121,7 +123,7 @@ impl ChatPartition {
 
     /// True when dropping this partition loses nothing storage does not have.
     pub fn is_idle(&self) -> bool {
-        let settled = matches!(self.phase, Phase::Ready(_) | Phase::Absent);
+        let settled = matches!(self.phase, Phase::Ready(_) | Phase::Absent | Phase::Unloaded);
         settled
             && self.waiting.is_empty()
             && self.joined.is_empty()
@@ -152,6 +154,10 @@ impl ChatPartition {
     pub fn handle(&mut self, ctx: &mut Ctx, msg: ChatMsg) {
         match &self.phase {
             Phase::Loading(_) | Phase::Creating { .. } => self.waiting.push_back(msg),
+            Phase::Unloaded => {
+                self.phase = Phase::Loading(ctx.storage(StorageOp::LoadChat { chat: self.id.clone() }));
+                self.waiting.push_back(msg);
+            }
             Phase::Absent => self.handle_absent(ctx, msg),
             Phase::Ready(_) => self.handle_ready(ctx, msg),
         }
@@ -196,6 +202,7 @@ impl ChatPartition {
             other => {
                 // Storage did not answer: everything waiting gets INTERNAL, and the next
                 // message tries the load again.
+                self.phase = Phase::Unloaded;
                 let error = ChatError::internal(format!("could not load the chat: {}", failure_text(&other)));
                 for intent in std::mem::take(&mut self.pending) {
                     fail_intent(ctx, intent, error.clone());
@@ -203,7 +210,6 @@ impl ChatPartition {
                 for msg in std::mem::take(&mut self.waiting) {
                     self.fail_msg(ctx, msg, error.clone());
                 }
-                self.phase = Phase::Loading(ctx.storage(StorageOp::LoadChat { chat: self.id.clone() }));
             }
         }
     }

@@ -19,7 +19,14 @@ pub mod ids;
 pub mod model;
 pub mod time;
 pub mod validate;
+pub mod engine;
+pub mod memory;
 pub mod chat;
 pub mod effect;
 pub mod route;
 pub mod storage;
+pub mod user;
+
+pub use engine::{Engine, Input};
+pub use effect::Effect;
+pub use ids::IdSource;

@@ -1,0 +1,335 @@
+//! One process's worth of partitions, with the messages between them routed in memory.
+//!
+//! In the manner of `quinn-proto`: the host feeds [`Input`]s and timeouts in, each with the
+//! time, and drains [`Effect`]s out; [`Engine::poll_timeout`] says when to call back.
+
+use crate::auth::{authenticate_bearer, authenticate_handshake, Handshake};
+use crate::chat::ChatPartition;
+use crate::command::{HttpCommand, HttpRequest, Principal};
+use crate::config::Limits;
+use crate::effect::{Effect, LogLevel};
+use crate::error::ChatError;
+use crate::ids::{AckId, ChatId, IdMaker, IdSource, Millis, OpId, RequestId, SocketId, UserId};
+use crate::route::{ChatMsg, Ctx, Envelope, Outbox, Reply, UserMsg};
+use crate::storage::StorageResult;
+use crate::user::UserPartition;
+use crate::validate::{parse_event, parse_http};
+use serde_json::Value;
+use std::collections::{BTreeMap, BTreeSet, VecDeque};
+
+/// Something that happened in the world.
+#[derive(Clone, Debug, PartialEq)]
+pub enum Input {
+    /// A socket's handshake arrived; the core authenticates it and answers with
+    /// [`Effect::AcceptConnection`] or [`Effect::RejectConnection`].
+    Connect { socket: SocketId, handshake: Handshake },
+    Disconnect { socket: SocketId },
+    /// A client event with its raw payload.
+    Event { socket: SocketId, event: String, payload: Value, ack: Option<AckId> },
+    /// An HTTP call of PROTOCOL.md §9, with its `Authorization` header.
+    Http { request: RequestId, authorization: Option<String>, call: HttpRequest },
+    /// The result of an [`Effect::Storage`].
+    Storage { op: OpId, result: StorageResult },
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord)]
+enum Key {
+    Chat(ChatId),
+    User(UserId),
+}
+
+pub struct Engine {
+    limits: Limits,
+    secret: Vec<u8>,
+    ids: IdMaker,
+    chats: BTreeMap<ChatId, ChatPartition>,
+    users: BTreeMap<UserId, UserPartition>,
+    /// Whose each connected (or connecting) socket is.
+    sockets: BTreeMap<SocketId, UserId>,
+    /// Which partition waits for each storage result.
+    ops: BTreeMap<OpId, Key>,
+    next_op: u64,
+    deadlines: BTreeMap<Key, Millis>,
+    timers: BTreeSet<(Millis, Key)>,
+    mail: VecDeque<Envelope>,
+    effects: VecDeque<Effect>,
+}
+
+impl Engine {
+    pub fn new(limits: Limits, jwt_secret: Vec<u8>, ids: Box<dyn IdSource>) -> Self {
+        Self {
+            limits,
+            secret: jwt_secret,
+            ids: IdMaker::new(ids),
+            chats: BTreeMap::new(),
+            users: BTreeMap::new(),
+            sockets: BTreeMap::new(),
+            ops: BTreeMap::new(),
+            next_op: 0,
+            deadlines: BTreeMap::new(),
+            timers: BTreeSet::new(),
+            mail: VecDeque::new(),
+            effects: VecDeque::new(),
+        }
+    }
+
+    pub fn limits(&self) -> &Limits {
+        &self.limits
+    }
+
+    pub fn handle(&mut self, now: Millis, input: Input) {
+        match input {
+            Input::Connect { socket, handshake } => self.connect(now, socket, handshake),
+            Input::Disconnect { socket } => {
+                if let Some(user) = self.sockets.remove(&socket) {
+                    self.mail.push_back(Envelope::ToUser(user, UserMsg::Disconnect { socket }));
+                }
+            }
+            Input::Event { socket, event, payload, ack } => self.event(now, socket, event, payload, ack),
+            Input::Http { request, authorization, call } => self.http(now, request, authorization, call),
+            Input::Storage { op, result } => match self.ops.remove(&op) {
+                Some(Key::Chat(chat)) => {
+                    self.with_chat(now, &chat, |partition, ctx| partition.handle_storage(ctx, op, result));
+                }
+                Some(Key::User(user)) => {
+                    self.with_user(now, &user, |partition, ctx| partition.handle_storage(ctx, op, result));
+                }
+                None => {}
+            },
+        }
+        self.pump(now);
+    }
+
+    /// Runs every timer due at `now`.
+    pub fn handle_timeout(&mut self, now: Millis) {
+        while let Some((at, key)) = self.timers.first().cloned() {
+            if at > now {
+                break;
+            }
+            self.timers.remove(&(at, key.clone()));
+            self.deadlines.remove(&key);
+            match &key {
+                Key::Chat(chat) => self.with_chat(now, chat, |partition, ctx| partition.handle_timeout(ctx)),
+                Key::User(user) => self.with_user(now, user, |partition, ctx| partition.handle_timeout(ctx)),
+            }
+            // A deadline that did not move is spent: it must not fire again.
+            if self.deadlines.get(&key).is_some_and(|next| *next <= now) {
+                self.set_deadline(&key, None);
+            }
+            self.pump(now);
+        }
+    }
+
+    /// When [`Engine::handle_timeout`] is next due.
+    pub fn poll_timeout(&self) -> Option<Millis> {
+        self.timers.first().map(|(at, _)| *at)
+    }
+
+    pub fn poll_effect(&mut self) -> Option<Effect> {
+        self.effects.pop_front()
+    }
+
+    /// Every effect produced so far, in order.
+    pub fn drain_effects(&mut self) -> impl Iterator<Item = Effect> + '_ {
+        self.effects.drain(..)
+    }
+
+    /// Checks an HTTP caller's bearer token (for host-level calls such as admin sockets).
+    pub fn authenticate_http(&self, authorization: Option<&str>, now: Millis) -> Result<Principal, ChatError> {
+        authenticate_bearer(authorization, &self.secret, now, self.limits.jwt_leeway_secs)
+    }
+
+    /// How many partitions are in memory: (chats, users).
+    pub fn partitions(&self) -> (usize, usize) {
+        (self.chats.len(), self.users.len())
+    }
+
+    fn connect(&mut self, now: Millis, socket: SocketId, handshake: Handshake) {
+        match authenticate_handshake(&handshake, &self.secret, now, self.limits.jwt_leeway_secs) {
+            Ok(principal) => {
+                self.sockets.insert(socket.clone(), principal.user.clone());
+                let auto_join = handshake.auto_join();
+                self.mail.push_back(Envelope::ToUser(principal.user, UserMsg::Connect { socket, auto_join }));
+            }
+            Err(error) => {
+                let correlation_id = self.ids.correlation_id();
+                self.effects.push_back(Effect::Log {
+                    level: LogLevel::Warn,
+                    correlation_id: Some(correlation_id.clone()),
+                    message: format!("handshake of socket {socket} refused: {} ({})", error.code(), error.message()),
+                });
+                self.effects.push_back(Effect::RejectConnection { socket, error, correlation_id });
+            }
+        }
+    }
+
+    fn event(&mut self, now: Millis, socket: SocketId, event: String, payload: Value, ack: Option<AckId>) {
+        let Some(user) = self.sockets.get(&socket).cloned() else {
+            return;
+        };
+        // `typing:*` never answers, whatever the client asked for (§2).
+        let ack = if event.starts_with("typing:") { None } else { ack };
+        let reply = Reply::Socket { socket: socket.clone(), ack, event: event.clone() };
+        match parse_event(&event, &payload) {
+            Ok(command) => self.mail.push_back(Envelope::ToUser(user, UserMsg::Command { socket, command, reply })),
+            Err(error) => self.reply_here(now, &reply, error),
+        }
+    }
+
+    fn http(&mut self, now: Millis, request: RequestId, authorization: Option<String>, call: HttpRequest) {
+        let reply = Reply::Http { request };
+        let principal = match self.authenticate_http(authorization.as_deref(), now) {
+            Ok(principal) => principal,
+            Err(error) => return self.reply_here(now, &reply, error),
+        };
+        let command = match parse_http(&call) {
+            Ok(command) => command,
+            Err(error) => return self.reply_here(now, &reply, error),
+        };
+        let user = principal.user;
+        let envelope = match command {
+            HttpCommand::History { chat, query, limit } => Envelope::ToChat(chat, ChatMsg::History { user, query, limit, reply }),
+            HttpCommand::RenameChat { chat, title } => Envelope::ToChat(chat, ChatMsg::Rename { user, title, reply }),
+            HttpCommand::AddMember { chat, user: member } => {
+                Envelope::ToChat(chat, ChatMsg::AddMember { actor: user, member, reply })
+            }
+            HttpCommand::RemoveMember { chat, user: member } => {
+                Envelope::ToChat(chat, ChatMsg::RemoveMember { actor: user, member, reply })
+            }
+            command @ (HttpCommand::ListChats | HttpCommand::CreateChat(_)) => {
+                Envelope::ToUser(user, UserMsg::Http { command, reply })
+            }
+        };
+        self.mail.push_back(envelope);
+    }
+
+    /// Answers an error found before any partition was involved.
+    fn reply_here(&mut self, now: Millis, reply: &Reply, error: ChatError) {
+        let mut out = Outbox::default();
+        let mut ctx = Ctx { now, limits: &self.limits, ids: &mut self.ids, out: &mut out, next_op: &mut self.next_op };
+        ctx.reply_err(reply, error);
+        self.effects.extend(out.effects);
+    }
+
+    /// Delivers messages between partitions until none is left.
+    fn pump(&mut self, now: Millis) {
+        while let Some(envelope) = self.mail.pop_front() {
+            match envelope {
+                Envelope::ToChat(chat, msg) => self.deliver_to_chat(now, chat, msg),
+                Envelope::ToUser(user, msg) => self.deliver_to_user(now, user, msg),
+            }
+        }
+    }
+
+    fn deliver_to_chat(&mut self, now: Millis, chat: ChatId, msg: ChatMsg) {
+        if !self.chats.contains_key(&chat) {
+            match msg {
+                // Nothing is joined to a chat that is not in memory.
+                ChatMsg::SocketGone { .. } => return,
+                ChatMsg::Create { .. } => {
+                    let partition = self.run(now, Key::Chat(chat.clone()), |ctx| ChatPartition::create(chat.clone(), msg, ctx));
+                    self.chats.insert(chat.clone(), partition);
+                    return self.after(now, Key::Chat(chat));
+                }
+                _ => {
+                    let partition = self.run(now, Key::Chat(chat.clone()), |ctx| ChatPartition::load(chat.clone(), ctx));
+                    self.chats.insert(chat.clone(), partition);
+                }
+            }
+        }
+        self.with_chat(now, &chat, |partition, ctx| partition.handle(ctx, msg));
+    }
+
+    fn deliver_to_user(&mut self, now: Millis, user: UserId, msg: UserMsg) {
+        if !self.users.contains_key(&user) {
+            match msg {
+                // A user with no partition here has no socket here: offline.
+                UserMsg::PresenceAsk { asker, token } => {
+                    self.mail.push_back(Envelope::ToUser(asker, UserMsg::PresenceTell { token, user, online: false }));
+                    return;
+                }
+                msg if msg.only_refreshes_cache() => return,
+                UserMsg::PresenceTell { .. } | UserMsg::SendDone { .. } => return,
+                _ => {
+                    self.users.insert(user.clone(), UserPartition::new(user.clone()));
+                }
+            }
+        }
+        self.with_user(now, &user, |partition, ctx| partition.handle(ctx, msg));
+    }
+
+    fn with_chat(&mut self, now: Millis, chat: &ChatId, f: impl FnOnce(&mut ChatPartition, &mut Ctx)) {
+        let Some(mut partition) = self.chats.remove(chat) else { return };
+        self.run(now, Key::Chat(chat.clone()), |ctx| f(&mut partition, ctx));
+        self.chats.insert(chat.clone(), partition);
+        self.after(now, Key::Chat(chat.clone()));
+    }
+
+    fn with_user(&mut self, now: Millis, user: &UserId, f: impl FnOnce(&mut UserPartition, &mut Ctx)) {
+        let Some(mut partition) = self.users.remove(user) else { return };
+        self.run(now, Key::User(user.clone()), |ctx| f(&mut partition, ctx));
+        self.users.insert(user.clone(), partition);
+        self.after(now, Key::User(user.clone()));
+    }
+
+    /// Runs `f` with a fresh context and files what it produced.
+    fn run<T>(&mut self, now: Millis, key: Key, f: impl FnOnce(&mut Ctx) -> T) -> T {
+        let mut out = Outbox::default();
+        let value = {
+            let mut ctx = Ctx { now, limits: &self.limits, ids: &mut self.ids, out: &mut out, next_op: &mut self.next_op };
+            f(&mut ctx)
+        };
+        for effect in &out.effects {
+            match effect {
+                Effect::Storage { op, .. } => {
+                    self.ops.insert(*op, key.clone());
+                }
+                Effect::RejectConnection { socket, .. } => {
+                    self.sockets.remove(socket);
+                }
+                _ => {}
+            }
+        }
+        self.effects.extend(out.effects);
+        self.mail.extend(out.mail);
+        value
+    }
+
+    /// Re-arms the partition's timer, and drops the partition once it holds nothing.
+    fn after(&mut self, now: Millis, key: Key) {
+        let throttle = self.limits.presence_throttle_ms;
+        let (deadline, idle) = match &key {
+            Key::Chat(chat) => match self.chats.get(chat) {
+                Some(partition) => (partition.next_deadline(), partition.is_idle()),
+                None => return,
+            },
+            Key::User(user) => match self.users.get(user) {
+                Some(partition) => (partition.next_deadline(throttle), partition.is_idle(now, throttle)),
+                None => return,
+            },
+        };
+        if idle {
+            match &key {
+                Key::Chat(chat) => {
+                    self.chats.remove(chat);
+                }
+                Key::User(user) => {
+                    self.users.remove(user);
+                }
+            }
+            self.set_deadline(&key, None);
+        } else {
+            self.set_deadline(&key, deadline);
+        }
+    }
+
+    fn set_deadline(&mut self, key: &Key, deadline: Option<Millis>) {
+        if let Some(old) = self.deadlines.remove(key) {
+            self.timers.remove(&(old, key.clone()));
+        }
+        if let Some(at) = deadline {
+            self.deadlines.insert(key.clone(), at);
+            self.timers.insert((at, key.clone()));
+        }
+    }
+}

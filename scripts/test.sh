@@ -1,0 +1,17 @@
+#!/usr/bin/env bash
+# Runs every test of the project. The one command the README names; .ci/run calls it.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+step() { printf '\n== %s\n' "$*"; }
+
+step "toolchain: wasm32 target for the core"
+if ! rustup target list --installed 2>/dev/null | grep -qx wasm32-unknown-unknown; then
+    rustup target add wasm32-unknown-unknown
+fi
+
+step "core builds for wasm32-unknown-unknown (no IO, no clock, no randomness)"
+cargo build -p chat-core --target wasm32-unknown-unknown
+
+step "workspace tests: core contract, simulation, hosts"
+cargo test --workspace

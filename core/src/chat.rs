@@ -435,6 +435,13 @@ impl ChatPartition {
                             created_at: ctx.now,
                         };
                         writes.push(Write::Message(message.clone()));
+                        #[cfg(feature = "mutants")]
+                        let reply = if crate::mutants::active(crate::mutants::Mutant::AckBeforeCommit) {
+                            ctx.reply_ok(&reply, Some(send_ack_json(&message)));
+                            Reply::Silent
+                        } else {
+                            reply
+                        };
                         staged.push(Staged::Message { message, reply });
                     }
                     Intent::Read { user, message, target, reply } => {
@@ -443,7 +450,11 @@ impl ChatPartition {
                             continue;
                         }
                         let current = cursors.get(&user).cloned().unwrap_or_else(|| stored.member(&user).cursor);
-                        if target.seq <= current.seq {
+                        let refuse = target.seq <= current.seq;
+                        #[cfg(feature = "mutants")]
+                        let refuse = refuse
+                            && !(crate::mutants::active(crate::mutants::Mutant::CursorMovesBack) && target.seq < current.seq);
+                        if refuse {
                             // Cursors only move forward: answer where it stands.
                             ctx.reply_ok(&reply, Some(cursor_json(&current)));
                             continue;
@@ -497,6 +508,13 @@ impl ChatPartition {
             self.phase = Phase::Loading(ctx.storage(StorageOp::LoadChat { chat: self.id.clone() }));
             return;
         }
+        // The commit is atomic: its cursors hold before anything of it is announced, so
+        // the unread counts of its messages' inbox updates are those storage has now.
+        for item in &staged {
+            if let Staged::Cursor { user, cursor, .. } = item {
+                self.stored_mut().reads.entry(user.clone()).or_default().cursor = cursor.clone();
+            }
+        }
         for item in staged {
             match item {
                 Staged::Message { message, reply } => self.deliver(ctx, message, reply),
@@ -514,7 +532,6 @@ impl ChatPartition {
                             "readAt": data["readAt"],
                         }),
                     });
-                    self.stored_mut().reads.entry(user).or_default().cursor = cursor;
                     ctx.reply_ok(&reply, Some(data));
                 }
                 Staged::Chat { before, after, reply } => {
@@ -557,6 +574,10 @@ impl ChatPartition {
 
     /// A removed member's sockets leave the room at once, and their typing stops.
     fn evict_member(&mut self, ctx: &mut Ctx, user: &UserId) {
+        #[cfg(feature = "mutants")]
+        if crate::mutants::active(crate::mutants::Mutant::RemovedMemberStaysInRoom) {
+            return;
+        }
         let sockets: Vec<SocketId> = self.joined.iter().filter(|(_, owner)| *owner == user).map(|(socket, _)| socket.clone()).collect();
         for socket in sockets {
             self.leave(ctx, &socket, user);

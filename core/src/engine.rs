@@ -7,7 +7,7 @@ use crate::auth::{authenticate_bearer, authenticate_handshake, Handshake};
 use crate::chat::ChatPartition;
 use crate::command::{HttpCommand, HttpRequest, Principal};
 use crate::config::Limits;
-use crate::effect::{Effect, LogLevel};
+use crate::effect::{http_error_json, Effect, LogLevel};
 use crate::error::ChatError;
 use crate::ids::{AckId, ChatId, IdMaker, IdSource, Millis, OpId, RequestId, SocketId, UserId};
 use crate::route::{ChatMsg, Ctx, Envelope, Outbox, Reply, UserMsg};
@@ -28,6 +28,9 @@ pub enum Input {
     Event { socket: SocketId, event: String, payload: Value, ack: Option<AckId> },
     /// An HTTP call of PROTOCOL.md §9, with its `Authorization` header.
     Http { request: RequestId, authorization: Option<String>, call: HttpRequest },
+    /// An HTTP call the host could not even read (body too large, not JSON): the core
+    /// answers it with `error`, a correlation id and a log line like any other failure.
+    HttpRejected { request: RequestId, error: ChatError },
     /// The result of an [`Effect::Storage`].
     Storage { op: OpId, result: StorageResult },
 }
@@ -56,7 +59,7 @@ pub struct Engine {
 }
 
 impl Engine {
-    pub fn new(limits: Limits, jwt_secret: Vec<u8>, ids: Box<dyn IdSource>) -> Self {
+    pub fn new(limits: Limits, jwt_secret: Vec<u8>, ids: Box<dyn IdSource + Send>) -> Self {
         Self {
             limits,
             secret: jwt_secret,
@@ -87,6 +90,7 @@ impl Engine {
             }
             Input::Event { socket, event, payload, ack } => self.event(now, socket, event, payload, ack),
             Input::Http { request, authorization, call } => self.http(now, request, authorization, call),
+            Input::HttpRejected { request, error } => self.reply_here(now, &Reply::Http { request }, error),
             Input::Storage { op, result } => match self.ops.remove(&op) {
                 Some(Key::Chat(chat)) => {
                     self.with_chat(now, &chat, |partition, ctx| partition.handle_storage(ctx, op, result));
@@ -137,6 +141,28 @@ impl Engine {
     /// Checks an HTTP caller's bearer token (for host-level calls such as admin sockets).
     pub fn authenticate_http(&self, authorization: Option<&str>, now: Millis) -> Result<Principal, ChatError> {
         authenticate_bearer(authorization, &self.secret, now, self.limits.jwt_leeway_secs)
+    }
+
+    /// `GET /api/v1/admin/sockets` is for operators only (§9). On refusal, the error and
+    /// the HTTP body to answer with (its correlation id is logged).
+    pub fn authorize_admin(&mut self, authorization: Option<&str>, now: Millis) -> Result<Principal, (ChatError, Value)> {
+        let checked = self.authenticate_http(authorization, now).and_then(|principal| {
+            if principal.admin {
+                Ok(principal)
+            } else {
+                Err(ChatError::forbidden("admin only"))
+            }
+        });
+        checked.map_err(|error| {
+            let correlation_id = self.ids.correlation_id();
+            self.effects.push_back(Effect::Log {
+                level: LogLevel::Warn,
+                correlation_id: Some(correlation_id.clone()),
+                message: format!("admin sockets refused: {} ({})", error.code(), error.message()),
+            });
+            let body = http_error_json(&error, &correlation_id);
+            (error, body)
+        })
     }
 
     /// How many partitions are in memory: (chats, users).

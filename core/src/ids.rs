@@ -120,12 +120,12 @@ pub trait IdSource {
 
 /// Makes the UUIDs the contract asks for from the injected randomness.
 pub struct IdMaker {
-    source: Box<dyn IdSource>,
+    source: Box<dyn IdSource + Send>,
     last_v7: (u64, u128),
 }
 
 impl IdMaker {
-    pub fn new(source: Box<dyn IdSource>) -> Self {
+    pub fn new(source: Box<dyn IdSource + Send>) -> Self {
         Self { source, last_v7: (0, 0) }
     }
 

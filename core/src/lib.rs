@@ -17,6 +17,8 @@ pub mod config;
 pub mod error;
 pub mod ids;
 pub mod model;
+#[cfg(feature = "mutants")]
+pub mod mutants;
 pub mod time;
 pub mod validate;
 pub mod engine;

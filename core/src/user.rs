@@ -368,7 +368,12 @@ impl UserPartition {
         while self.sends.front().is_some_and(|at| ctx.now.since(*at) >= window) {
             self.sends.pop_front();
         }
-        self.sends.len() + self.reserved >= ctx.limits.rate_limit_messages
+        let used = self.sends.len() + self.reserved;
+        #[cfg(feature = "mutants")]
+        if crate::mutants::active(crate::mutants::Mutant::RateLimitOffByOne) {
+            return used > ctx.limits.rate_limit_messages;
+        }
+        used >= ctx.limits.rate_limit_messages
     }
 
     fn remember(&mut self, message: Message) {

@@ -1,0 +1,12 @@
+//! Native host: serves the chat contract through `chat-core` on tokio, axum,
+//! socketioxide and sqlx. It translates; every chat rule lives in the core.
+
+pub mod config;
+pub mod driver;
+pub mod http;
+pub mod metrics;
+pub mod query;
+pub mod secret;
+pub mod server;
+pub mod socket;
+pub mod store;

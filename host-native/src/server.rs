@@ -1,0 +1,115 @@
+//! `chat-server serve`: storage, the core's driver, Socket.IO and HTTP on one port.
+
+use crate::config::ServeArgs;
+use crate::driver::{Driver, HostInput};
+use crate::http::{routes, HttpState};
+use crate::metrics::Metrics;
+use crate::secret;
+use crate::socket;
+use crate::store::Store;
+use socketioxide::SocketIo;
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::sync::oneshot;
+
+/// Opens (creating and migrating) the configured database.
+pub async fn open_store(args: &crate::config::StorageArgs) -> anyhow_like::Result<Store> {
+    if args.database_url.is_none() {
+        std::fs::create_dir_all(&args.data_dir)
+            .map_err(|error| format!("cannot create the data directory {}: {error}", args.data_dir.display()))?;
+    }
+    let url = args.database_url();
+    let store = Store::connect(&url).await.map_err(|error| format!("cannot open the database: {error}"))?;
+    store.migrate().await.map_err(|error| format!("cannot migrate the database: {error}"))?;
+    Ok(store)
+}
+
+pub async fn serve(args: ServeArgs) -> anyhow_like::Result<()> {
+    let store = open_store(&args.storage).await?;
+    let secret = secret::load_or_create(args.jwt_secret.as_deref(), &args.storage.data_dir)
+        .map_err(|error| format!("cannot read or create the JWT secret: {error}"))?;
+    let limits = args.limits.to_limits();
+    let namespace = normalise_namespace(&args.namespace);
+    tracing::info!(
+        bind = %args.bind,
+        storage = store.backend(),
+        namespace = %namespace,
+        limits = ?limits,
+        jwt_secret = "<redacted>",
+        "starting chat-server"
+    );
+
+    let (layer, io) = SocketIo::builder()
+        .max_payload(limits.max_payload_bytes as u64)
+        .ws_max_message_size(limits.max_payload_bytes)
+        .ws_max_frame_size(limits.max_payload_bytes)
+        .build_layer();
+    let metrics = Arc::new(Metrics::default());
+    let (driver, handle) = Driver::new(limits.clone(), secret, store.clone(), io.clone(), namespace.clone(), metrics.clone());
+    let driver_task = tokio::spawn(driver.run());
+    socket::attach(&io, namespace, handle.clone());
+
+    let app = routes(HttpState { driver: handle.clone(), store, metrics, max_payload_bytes: limits.max_payload_bytes }).layer(layer);
+    let listener = tokio::net::TcpListener::bind(args.bind).await.map_err(|error| format!("cannot listen on {}: {error}", args.bind))?;
+    tracing::info!(address = %args.bind, "listening");
+
+    let io_for_shutdown = io.clone();
+    axum::serve(listener, app)
+        .with_graceful_shutdown(async move {
+            shutdown_signal().await;
+            tracing::info!("shutting down: finishing in-flight commits, then closing sockets");
+            let (done, drained) = oneshot::channel();
+            handle.send(HostInput::Drain { done });
+            let _ = tokio::time::timeout(Duration::from_secs(10), drained).await;
+            io_for_shutdown.close().await;
+        })
+        .await
+        .map_err(|error| format!("server error: {error}"))?;
+    driver_task.abort();
+    tracing::info!("stopped");
+    Ok(())
+}
+
+/// `CHAT_NAMESPACE` with exactly one leading slash.
+fn normalise_namespace(namespace: &str) -> String {
+    format!("/{}", namespace.trim().trim_start_matches('/'))
+}
+
+async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let terminate = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut signal) => {
+                signal.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let terminate = std::future::pending::<()>();
+    tokio::select! {
+        () = ctrl_c => {},
+        () = terminate => {},
+    }
+}
+
+/// Errors at start-up are one readable line each.
+pub mod anyhow_like {
+    pub type Result<T> = std::result::Result<T, String>;
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn namespaces_get_one_leading_slash() {
+        assert_eq!(normalise_namespace("/"), "/");
+        assert_eq!(normalise_namespace(""), "/");
+        assert_eq!(normalise_namespace("api/v1/sockets"), "/api/v1/sockets");
+        assert_eq!(normalise_namespace("/api/v1/sockets"), "/api/v1/sockets");
+    }
+}

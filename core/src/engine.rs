@@ -275,7 +275,7 @@ impl Engine {
                     return;
                 }
                 msg if msg.only_refreshes_cache() => return,
-                UserMsg::PresenceTell { .. } | UserMsg::SendDone { .. } => return,
+                UserMsg::PresenceTell { .. } | UserMsg::SendDone { .. } | UserMsg::AutoJoined { .. } => return,
                 _ => {
                     self.users.insert(user.clone(), UserPartition::new(user.clone()));
                 }

@@ -18,14 +18,17 @@ pub enum Reply {
     Socket { socket: SocketId, ack: Option<AckId>, event: String },
     /// An HTTP request.
     Http { request: RequestId },
-    /// Nobody waits (an automatic join); failures are only logged.
+    /// Nobody waits; failures are only logged.
     Silent,
+    /// An `autoJoin` of a connecting socket: the user partition hears back either way
+    /// ([`UserMsg::AutoJoined`]) and lets the socket in once every chat has answered.
+    AutoJoin { socket: SocketId, user: UserId, chat: ChatId },
 }
 
 /// A message for the chat partition that owns `ChatId`.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub enum ChatMsg {
-    /// Put a socket in the chat room (`room:join`, or `autoJoin` with `Reply::Silent`).
+    /// Put a socket in the chat room (`room:join`, or `autoJoin` with [`Reply::AutoJoin`]).
     Join { socket: SocketId, user: UserId, reply: Reply },
     /// Take a socket out of the chat room (`room:leave`).
     Leave { socket: SocketId, user: UserId, reply: Reply },
@@ -58,6 +61,8 @@ pub enum UserMsg {
     SendDone { client_id: ClientId, outcome: Result<Message, ChatError> },
     /// The socket is not (or no longer) in that chat's room.
     Left { socket: SocketId, chat: ChatId },
+    /// A chat answered an `autoJoin` of a connecting socket (joined or not).
+    AutoJoined { socket: SocketId, chat: ChatId },
     /// The chat's members now; a user missing from them is no longer a member.
     ChatMembers { chat: ChatId, members: Vec<UserId> },
     /// Another user asks whether this one is online.
@@ -138,7 +143,14 @@ impl Ctx<'_> {
                 status,
                 body: data.unwrap_or_else(|| serde_json::json!({})),
             }),
+            Reply::AutoJoin { .. } => self.auto_joined(reply),
             Reply::Socket { ack: None, .. } | Reply::Silent => {}
+        }
+    }
+
+    fn auto_joined(&mut self, reply: &Reply) {
+        if let Reply::AutoJoin { socket, user, chat } = reply {
+            self.to_user(user.clone(), UserMsg::AutoJoined { socket: socket.clone(), chat: chat.clone() });
         }
     }
 
@@ -149,6 +161,7 @@ impl Ctx<'_> {
             Reply::Socket { socket, event, .. } => format!("event {event} on socket {socket}"),
             Reply::Http { request } => format!("http request {}", request.0),
             Reply::Silent => "automatic action".to_string(),
+            Reply::AutoJoin { socket, chat, .. } => format!("autoJoin of socket {socket} to chat {chat}"),
         };
         let level = if matches!(error, ChatError::Internal(_)) { LogLevel::Error } else { LogLevel::Warn };
         self.log(level, Some(correlation_id.clone()), format!("{what} failed: {} ({})", error.code(), error.message()));
@@ -163,6 +176,7 @@ impl Ctx<'_> {
                 status: error.http_status(),
                 body: http_error_json(&error, &correlation_id),
             }),
+            Reply::AutoJoin { .. } => self.auto_joined(reply),
             Reply::Socket { ack: None, .. } | Reply::Silent => {}
         }
     }

@@ -22,6 +22,8 @@ pub struct UserPartition {
     waiting: VecDeque<UserMsg>,
     /// Connected sockets, each with the chats whose room it asked to join.
     sockets: BTreeMap<SocketId, BTreeSet<ChatId>>,
+    /// Sockets let in once this many `autoJoin` answers are back.
+    connecting: BTreeMap<SocketId, usize>,
     /// The user's chats and their members (contacts are everyone in them).
     chats: BTreeMap<ChatId, Vec<UserId>>,
     /// `createdAt` of the user's stored messages inside the rate window, oldest first.
@@ -74,6 +76,7 @@ impl UserPartition {
             phase: Phase::Unloaded,
             waiting: VecDeque::new(),
             sockets: BTreeMap::new(),
+            connecting: BTreeMap::new(),
             chats: BTreeMap::new(),
             sends: VecDeque::new(),
             reserved: 0,
@@ -189,6 +192,7 @@ impl UserPartition {
             UserMsg::Disconnect { .. }
             | UserMsg::SendDone { .. }
             | UserMsg::Left { .. }
+            | UserMsg::AutoJoined { .. }
             | UserMsg::ChatMembers { .. }
             | UserMsg::PresenceTell { .. } => {}
         }
@@ -226,6 +230,14 @@ impl UserPartition {
                     self.send(ctx, command, reply);
                 }
             }
+            UserMsg::AutoJoined { socket, .. } => {
+                let Some(waiting) = self.connecting.get_mut(&socket) else { return };
+                *waiting = waiting.saturating_sub(1);
+                if *waiting == 0 {
+                    self.connecting.remove(&socket);
+                    self.let_in(ctx, socket);
+                }
+            }
             UserMsg::Left { socket, chat } => {
                 if let Some(chats) = self.sockets.get_mut(&socket) {
                     chats.remove(&chat);
@@ -250,23 +262,33 @@ impl UserPartition {
             let max = ctx.limits.max_sockets_per_user;
             return self.reject(ctx, socket, ChatError::TooManyConnections(format!("at most {max} sockets per user")));
         }
-        ctx.effect(Effect::AcceptConnection { socket: socket.clone(), user: self.id.clone() });
         ctx.effect(Effect::JoinRoom { socket: socket.clone(), room: Room::User(self.id.clone()) });
         self.presence.last_seen = self.presence.last_seen.max(ctx.now);
-        let mut joining = BTreeSet::new();
-        if auto_join {
-            for chat in self.chats.keys() {
-                joining.insert(chat.clone());
-                ctx.to_chat(chat.clone(), ChatMsg::Join { socket: socket.clone(), user: self.id.clone(), reply: Reply::Silent });
-            }
+        let joining: BTreeSet<ChatId> = if auto_join { self.chats.keys().cloned().collect() } else { BTreeSet::new() };
+        for chat in &joining {
+            let reply = Reply::AutoJoin { socket: socket.clone(), user: self.id.clone(), chat: chat.clone() };
+            ctx.to_chat(chat.clone(), ChatMsg::Join { socket: socket.clone(), user: self.id.clone(), reply });
         }
+        let waiting = joining.len();
         self.sockets.insert(socket.clone(), joining);
+        if waiting == 0 {
+            self.let_in(ctx, socket);
+        } else {
+            // The client hears `connect` only once it is in every chat room it asked for.
+            self.connecting.insert(socket, waiting);
+        }
+    }
+
+    /// Completes a connection: the socket is in its rooms, so the client may start.
+    fn let_in(&mut self, ctx: &mut Ctx, socket: SocketId) {
+        ctx.effect(Effect::AcceptConnection { socket: socket.clone(), user: self.id.clone() });
         self.presence_changed(ctx);
         self.ask_snapshot(ctx, socket);
     }
 
     fn disconnect(&mut self, ctx: &mut Ctx, socket: SocketId) {
         let Some(chats) = self.sockets.remove(&socket) else { return };
+        self.connecting.remove(&socket);
         for chat in chats {
             ctx.to_chat(chat, ChatMsg::SocketGone { socket: socket.clone(), user: self.id.clone() });
         }

@@ -243,18 +243,18 @@ impl Driver {
         }
     }
 
-    /// The socket an effect is for, when it is for one socket only.
-    fn socket_of(effect: &Effect) -> Option<&SocketId> {
+    /// The socket a packet is for, when the effect sends one to one socket only.
+    fn packet_for(effect: &Effect) -> Option<&SocketId> {
         match effect {
-            Effect::Ack { socket, .. } | Effect::JoinRoom { socket, .. } | Effect::LeaveRoom { socket, .. } => Some(socket),
-            Effect::Emit { to: Target::Socket(socket), .. } => Some(socket),
+            Effect::Ack { socket, .. } | Effect::Emit { to: Target::Socket(socket), .. } => Some(socket),
             _ => None,
         }
     }
 
     async fn effect(&mut self, effect: Effect) {
-        // A socket still connecting gets its effects once its CONNECT packet is out.
-        if let Some(socket) = Self::socket_of(&effect) {
+        // Packets for a socket still connecting wait until its CONNECT packet is out; room
+        // changes do not, so that the client is in its rooms when it hears `connect`.
+        if let Some(socket) = Self::packet_for(&effect) {
             if let Some(held) = self.conns.get_mut(socket).and_then(|conn| conn.held.as_mut()) {
                 held.push(effect);
                 return;

@@ -40,7 +40,10 @@ async fn differential_against_memory_store(db: TestDb) {
         assert_same(OPS + i, op, &expected, &actual);
     }
     eprintln!("{}: {OPS} ops + {} final checks in {:?}; {tally:?}", db.kind, checks.len(), started.elapsed());
-    assert!(tally.committed > 300 && tally.failed_commits > 50 && tally.dm_existing > 20, "the run covers too little: {tally:?}");
+    assert!(
+        tally.committed > 300 && tally.failed_commits > 50 && tally.dm_existing > 20 && tally.found > tally.queries / 2,
+        "the run covers too little: {tally:?}"
+    );
     store.close().await;
 }
 
@@ -64,6 +67,8 @@ struct Tally {
     created: usize,
     dm_existing: usize,
     queries: usize,
+    /// Queries whose answer is not empty (a chat, a message, a page, a read target, …).
+    found: usize,
 }
 
 impl Tally {
@@ -75,6 +80,16 @@ impl Tally {
             (StorageOp::CreateChat { .. }, StorageResult::Created { existing: Some(_) }) => self.dm_existing += 1,
             _ => self.queries += 1,
         }
+        let found = match result {
+            StorageResult::Chat(chat) => chat.is_some(),
+            StorageResult::User(user) => !user.chats.is_empty() || !user.recent_sends.is_empty(),
+            StorageResult::Message(message) => message.is_some(),
+            StorageResult::Messages(page) => !page.is_empty(),
+            StorageResult::ReadTarget(target) => target.is_some(),
+            StorageResult::Inbox(rows) => !rows.is_empty(),
+            _ => false,
+        };
+        self.found += usize::from(found);
     }
 }
 

@@ -168,16 +168,19 @@ impl Store {
     }
 
     async fn connect_postgres(target: target::Target) -> Result<Store, StoreError> {
+        // One direct connection first: an unreachable server or a bad URL fails at once
+        // (the pool would retry until its acquire timeout).
+        let mut conn = AnyConnection::connect(&target.url).await?;
+        let encoding: String = sqlx::query_scalar("SHOW server_encoding").fetch_one(&mut conn).await?;
+        conn.close().await?;
+        if !encoding.eq_ignore_ascii_case("UTF8") {
+            return Err(StoreError::Unsupported(format!("PostgreSQL database encoding is {encoding}, UTF8 is required")));
+        }
         let pool = AnyPoolOptions::new()
             .max_connections(POSTGRES_CONNECTIONS)
             .acquire_timeout(ACQUIRE_TIMEOUT)
             .connect(&target.url)
             .await?;
-        let encoding: String = sqlx::query_scalar("SHOW server_encoding").fetch_one(&pool).await?;
-        if !encoding.eq_ignore_ascii_case("UTF8") {
-            pool.close().await;
-            return Err(StoreError::Unsupported(format!("PostgreSQL database encoding is {encoding}, UTF8 is required")));
-        }
         Ok(Store { pool, backend: Backend::Postgres, writer: None })
     }
 

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Runs the socket.io-client conformance suite against the native host, once on SQLite and
-# once on Postgres (a fresh database per run), with short timings so it stays quick.
+# once on Postgres (a fresh database per run), with short timings so it stays quick; then,
+# on the same backend, the kill -9 durability test (test-harness/native/durability.mjs).
 # Usage: scripts/conformance.sh [sqlite|postgres ...]   (default: both)
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -73,6 +74,12 @@ for backend in "${backends[@]}"; do
     start_server "$port" "$work/$backend" "$url"
     (cd "$SUITE" && CHAT_URL="http://127.0.0.1:$port" npm test --silent)
     stop_server
+    printf '\n== durability (kill -9 under load): native host on %s\n' "$backend"
+    if [ -n "$url" ]; then
+        CHAT_SERVER_BIN="$BIN" DATABASE_URL="$url" node "$ROOT/test-harness/native/durability.mjs"
+    else
+        env -u DATABASE_URL CHAT_SERVER_BIN="$BIN" node "$ROOT/test-harness/native/durability.mjs"
+    fi
     if [ -n "$pg_db" ]; then
         psql -q -h 127.0.0.1 -U postgres -d test -c "DROP DATABASE IF EXISTS $pg_db WITH (FORCE)" >/dev/null
         pg_db=""

@@ -15,3 +15,6 @@ cargo build -p chat-core --target wasm32-unknown-unknown
 
 step "workspace tests: core contract, simulation, hosts"
 cargo test --workspace
+
+step "native host: conformance suite (socket.io-client) and kill -9 durability, on SQLite and Postgres"
+./scripts/conformance.sh sqlite postgres

@@ -89,7 +89,13 @@ struct Conn {
     /// Effects for the socket held back until its CONNECT packet is out.
     held: Option<Vec<Effect>>,
     user: Option<String>,
+    /// When the core let the socket in.
+    accepted_at: Option<Instant>,
 }
+
+/// How long a socket that was let in may take to show up as connected. A client that
+/// leaves in the middle of its handshake never does, and socketioxide tells nobody.
+const CONNECT_GRACE: Duration = Duration::from_secs(10);
 
 pub struct Driver {
     engine: Engine,
@@ -137,6 +143,7 @@ impl Driver {
 
     /// Runs until drained.
     pub async fn run(mut self) {
+        let mut sweep = tokio::time::interval(CONNECT_GRACE / 2);
         loop {
             let deadline = self.engine.poll_timeout();
             let sleep = async {
@@ -154,6 +161,7 @@ impl Driver {
                     self.engine.handle_timeout(now());
                     self.carry_out().await;
                 }
+                _ = sweep.tick() => self.sweep_abandoned().await,
             }
             if self.draining.is_some() && self.storage_in_flight == 0 {
                 if let Some(done) = self.draining.take() {
@@ -173,7 +181,7 @@ impl Driver {
                     return;
                 }
                 let id = SocketId::new(socket.id.to_string());
-                self.conns.insert(id.clone(), Conn { socket, held: Some(Vec::new()), user: None });
+                self.conns.insert(id.clone(), Conn { socket, held: Some(Vec::new()), user: None, accepted_at: None });
                 self.connecting.insert(id.clone(), done);
                 self.engine.handle(now, Input::Connect { socket: id, handshake });
             }
@@ -237,6 +245,20 @@ impl Driver {
         self.carry_out().await;
     }
 
+    /// Sockets let in whose connection never completed are gone: tell the core.
+    async fn sweep_abandoned(&mut self) {
+        let abandoned: Vec<SocketId> = self
+            .conns
+            .iter()
+            .filter(|(_, conn)| conn.held.is_some() && conn.accepted_at.is_some_and(|at| at.elapsed() > CONNECT_GRACE))
+            .map(|(socket, _)| socket.clone())
+            .collect();
+        for socket in abandoned {
+            tracing::info!(%socket, "handshake abandoned after it was accepted; treating the socket as disconnected");
+            self.input(HostInput::Disconnect { socket }).await;
+        }
+    }
+
     async fn carry_out(&mut self) {
         while let Some(effect) = self.engine.poll_effect() {
             self.effect(effect).await;
@@ -264,6 +286,7 @@ impl Driver {
             Effect::AcceptConnection { socket, user } => {
                 if let Some(conn) = self.conns.get_mut(&socket) {
                     conn.user = Some(user.to_string());
+                    conn.accepted_at = Some(Instant::now());
                 }
                 if let Some(done) = self.connecting.remove(&socket) {
                     let _ = done.send(Ok(()));

@@ -241,7 +241,8 @@ impl Run {
             };
             let chat_id = if self.rng.chance(1) { ChatId::from("other-chat") } else { chat.clone() };
             let kind = if self.rng.chance(10) { MessageKind::Image } else { MessageKind::Text };
-            let message = Message { id, chat_id, seq: Seq(seq + k), sender_id: sender, body: self.text(), kind, client_id, created_at: Millis(self.now) };
+            let message =
+                Message { id, chat_id, seq: Seq(seq + k), sender_id: sender, body: self.text(), kind, client_id, created_at: Millis(self.now) };
             writes.push(Write::Message(message));
             if self.rng.chance(25) {
                 let cursor = self.cursor_write(&chat);

@@ -232,10 +232,12 @@ async fn text_round_trips_exactly(db: TestDb) {
     assert_eq!(stored_bodies, bodies.iter().map(String::as_str).collect::<Vec<_>>());
     let StorageResult::Chat(Some(record)) = both(&store, &mut reference, load_chat(chat_id)).await else { panic!() };
     assert_eq!(record.chat, chat);
-    let find = StorageOp::FindMessage { sender: UserId::from(odd_user), client_id: ClientId::from("c\0" ) };
+    let find = StorageOp::FindMessage { sender: UserId::from(odd_user), client_id: ClientId::from("c\0") };
     assert_eq!(both(&store, &mut reference, find).await, StorageResult::Message(None));
     let find = StorageOp::FindMessage { sender: UserId::from(odd_user), client_id: ClientId::from("c\u{0}2") };
-    assert!(matches!(both(&store, &mut reference, find).await, StorageResult::Message(Some(m)) if m.body == "nul \0 in the middle, escape \u{1} and \u{1}0 and \\0"));
+    assert!(
+        matches!(both(&store, &mut reference, find).await, StorageResult::Message(Some(m)) if m.body == "nul \0 in the middle, escape \u{1} and \u{1}0 and \\0")
+    );
     let resolve = StorageOp::ResolveRead { chat: ChatId::from(chat_id), message: MessageId::from("id\u{0}4"), reader: UserId::from(odd_user) };
     assert_eq!(both(&store, &mut reference, resolve).await, StorageResult::ReadTarget(Some(ReadTarget { seq: Seq(5), own_upto: 3 })));
     both(&store, &mut reference, StorageOp::ListInbox { user: UserId::from(odd_user) }).await;
@@ -396,7 +398,8 @@ async fn sqlite_file_is_created_in_wal_mode_from_a_plain_path() {
     assert!(matches!(store.apply(&create(group("c1", &["ann"]))).await, StorageResult::Created { existing: None }));
     assert!(path.exists());
     store.close().await;
-    let mut conn = SqliteConnection::connect(&format!("sqlite://{}", path.display().to_string().replace(' ', "%20").replace('#', "%23"))).await.unwrap();
+    let mut conn =
+        SqliteConnection::connect(&format!("sqlite://{}", path.display().to_string().replace(' ', "%20").replace('#', "%23"))).await.unwrap();
     let mode: String = sqlx::query_scalar("PRAGMA journal_mode").fetch_one(&mut conn).await.unwrap();
     assert_eq!(mode, "wal");
     conn.close().await.unwrap();

@@ -6,10 +6,11 @@
 //! (`/migrations`), and the two backends differ only in how a transaction begins
 //! ([`Backend::begin_write`], [`Backend::begin_read`]) and in connection setup.
 //!
-//! Writes on SQLite go through one writer at a time (a FIFO async lock in this process,
-//! then `BEGIN IMMEDIATE` with a 5 s busy timeout against other processes), while reads run
-//! on the other pooled connections in parallel (WAL). Every commit is durable when it
-//! returns (`synchronous=FULL`), so the core's acks follow durable commits.
+//! SQLite has one writer: write transactions go through a pool of exactly one connection
+//! (callers queue for it in FIFO order; `BEGIN IMMEDIATE` plus a 5 s busy timeout guard
+//! against other processes), while reads run in parallel on a separate pool of read-only
+//! connections (WAL). Every commit is durable when it returns (`synchronous=FULL`), so
+//! the core's acks follow durable commits. PostgreSQL uses one pool for both.
 //!
 //! Text columns hold an escaped form of the core's strings (see [`text`]) so that U+0000,
 //! which PostgreSQL TEXT rejects, round-trips on both backends.
@@ -25,16 +26,16 @@ use sqlx::any::{AnyPoolOptions, AnyRow};
 use sqlx::{Any, AnyConnection, AnyPool, Connection, Executor, Row, Transaction};
 use std::collections::{BTreeMap, HashSet};
 use std::path::PathBuf;
-use std::sync::Arc;
 use std::time::Duration;
 use text::{dec, enc, int, int_saturating, uint};
-use tokio::sync::{Mutex, OwnedMutexGuard};
 
-/// Pooled connections to a SQLite file: one writer at a time plus parallel readers.
-const SQLITE_CONNECTIONS: u32 = 8;
+/// Read-only connections to a SQLite file, besides its one writer.
+const SQLITE_READERS: u32 = 8;
 const POSTGRES_CONNECTIONS: u32 = 16;
-/// How long SQLite waits for another process's write lock before failing.
-const SQLITE_BUSY_TIMEOUT: &str = "PRAGMA busy_timeout = 5000";
+/// Every SQLite connection: wait up to 5 s for another process's lock; make every commit
+/// durable before it returns (synchronous is per connection); enforce foreign keys.
+const SQLITE_PRAGMAS: &str = "PRAGMA busy_timeout = 5000; PRAGMA synchronous = FULL; PRAGMA foreign_keys = ON";
+const SQLITE_READER_PRAGMAS: &str = "PRAGMA busy_timeout = 5000; PRAGMA synchronous = FULL; PRAGMA foreign_keys = ON; PRAGMA query_only = ON";
 const ACQUIRE_TIMEOUT: Duration = Duration::from_secs(30);
 const HEALTH_TIMEOUT: Duration = Duration::from_secs(5);
 
@@ -93,26 +94,20 @@ impl Backend {
     }
 }
 
-/// The chat store; clones share one connection pool.
+/// The chat store; clones share the connection pools.
 #[derive(Clone)]
 pub struct Store {
+    /// Reads (SQLite: read-only connections).
     pool: AnyPool,
+    /// Write transactions and migrations (SQLite: one connection; PostgreSQL: `pool`).
+    writes: AnyPool,
     backend: Backend,
-    /// SQLite: write transactions take turns here (FIFO) rather than spinning in SQLite's
-    /// busy handler. `None` for PostgreSQL, whose row locks order writers.
-    writer: Option<Arc<Mutex<()>>>,
 }
 
 impl std::fmt::Debug for Store {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Store").field("backend", &self.backend.name()).field("pool_size", &self.pool.size()).finish()
     }
-}
-
-/// A write transaction, holding the writer's turn until it ends.
-struct WriteTx {
-    tx: Transaction<'static, Any>,
-    _turn: Option<OwnedMutexGuard<()>>,
 }
 
 impl Store {
@@ -132,13 +127,14 @@ impl Store {
         if let Some(parent) = target.file.as_deref().and_then(|file| file.parent()).filter(|dir| !dir.as_os_str().is_empty()) {
             std::fs::create_dir_all(parent).map_err(|source| StoreError::Io { path: parent.to_owned(), source })?;
         }
-        // The journal mode belongs to the file: set it once, before the pool opens more connections.
+        // The journal mode belongs to the file: set it once, before the pools open connections.
         let mut conn = AnyConnection::connect(&target.url).await?;
-        conn.execute(SQLITE_BUSY_TIMEOUT).await?;
+        conn.execute(SQLITE_PRAGMAS).await?;
         let mode: String = sqlx::query_scalar("PRAGMA journal_mode = WAL").fetch_one(&mut conn).await?;
         if !target.in_memory && !mode.eq_ignore_ascii_case("wal") {
             return Err(StoreError::Unsupported(format!("SQLite refused WAL journal mode (got {mode:?})")));
         }
+        conn.close().await?;
         if target.in_memory {
             // Each connection to `:memory:` is its own database: keep exactly one, forever.
             let pool = AnyPoolOptions::new()
@@ -147,24 +143,24 @@ impl Store {
                 .idle_timeout(None)
                 .max_lifetime(None)
                 .acquire_timeout(ACQUIRE_TIMEOUT)
-                .after_connect(|conn, _| Box::pin(async move { conn.execute("PRAGMA foreign_keys = ON").await.map(drop) }))
-                .connect_lazy(&target.url)?;
-            conn.close().await?;
-            return Ok(Store { pool, backend: Backend::Sqlite, writer: Some(Arc::new(Mutex::new(()))) });
+                .after_connect(|conn, _| Box::pin(async move { conn.execute(SQLITE_PRAGMAS).await.map(drop) }))
+                .connect(&target.url)
+                .await?;
+            return Ok(Store { writes: pool.clone(), pool, backend: Backend::Sqlite });
         }
-        conn.close().await?;
-        let pool = AnyPoolOptions::new()
-            .max_connections(SQLITE_CONNECTIONS)
+        let writes = AnyPoolOptions::new()
+            .max_connections(1)
             .acquire_timeout(ACQUIRE_TIMEOUT)
-            .after_connect(|conn, _| {
-                Box::pin(async move {
-                    // synchronous is per connection: FULL makes every commit durable before it returns.
-                    conn.execute("PRAGMA busy_timeout = 5000; PRAGMA synchronous = FULL; PRAGMA foreign_keys = ON").await.map(drop)
-                })
-            })
+            .after_connect(|conn, _| Box::pin(async move { conn.execute(SQLITE_PRAGMAS).await.map(drop) }))
             .connect(&target.url)
             .await?;
-        Ok(Store { pool, backend: Backend::Sqlite, writer: Some(Arc::new(Mutex::new(()))) })
+        let pool = AnyPoolOptions::new()
+            .max_connections(SQLITE_READERS)
+            .acquire_timeout(ACQUIRE_TIMEOUT)
+            .after_connect(|conn, _| Box::pin(async move { conn.execute(SQLITE_READER_PRAGMAS).await.map(drop) }))
+            .connect(&target.url)
+            .await?;
+        Ok(Store { pool, writes, backend: Backend::Sqlite })
     }
 
     async fn connect_postgres(target: target::Target) -> Result<Store, StoreError> {
@@ -176,17 +172,13 @@ impl Store {
         if !encoding.eq_ignore_ascii_case("UTF8") {
             return Err(StoreError::Unsupported(format!("PostgreSQL database encoding is {encoding}, UTF8 is required")));
         }
-        let pool = AnyPoolOptions::new()
-            .max_connections(POSTGRES_CONNECTIONS)
-            .acquire_timeout(ACQUIRE_TIMEOUT)
-            .connect(&target.url)
-            .await?;
-        Ok(Store { pool, backend: Backend::Postgres, writer: None })
+        let pool = AnyPoolOptions::new().max_connections(POSTGRES_CONNECTIONS).acquire_timeout(ACQUIRE_TIMEOUT).connect(&target.url).await?;
+        Ok(Store { writes: pool.clone(), pool, backend: Backend::Postgres })
     }
 
     /// Applies the migrations of `/migrations` that are not applied yet (idempotent).
     pub async fn migrate(&self) -> Result<(), StoreError> {
-        MIGRATOR.run(&self.pool).await?;
+        MIGRATOR.run(&self.writes).await?;
         Ok(())
     }
 
@@ -204,6 +196,7 @@ impl Store {
     /// Closes every connection; later operations fail.
     pub async fn close(&self) {
         self.pool.close().await;
+        self.writes.close().await;
     }
 
     /// Carries out one operation, atomically. Never panics: any error is `Failed`.
@@ -217,22 +210,14 @@ impl Store {
             }
             StorageOp::Commit { chat, writes } => self.commit(chat, writes).await.map(|()| StorageResult::Committed),
             StorageOp::LoadMessages { chat, query, limit } => self.load_messages(chat, *query, *limit).await.map(StorageResult::Messages),
-            StorageOp::ResolveRead { chat, message, reader } => {
-                self.resolve_read(chat, message, reader).await.map(StorageResult::ReadTarget)
-            }
+            StorageOp::ResolveRead { chat, message, reader } => self.resolve_read(chat, message, reader).await.map(StorageResult::ReadTarget),
             StorageOp::ListInbox { user } => self.list_inbox(user).await.map(StorageResult::Inbox),
         };
         result.unwrap_or_else(|error| StorageResult::Failed(error.to_string()))
     }
 
-    async fn begin_write(&self) -> Result<WriteTx, StoreError> {
-        // Take the turn before a connection, so waiting writers never hold pooled connections.
-        let turn = match &self.writer {
-            Some(lock) => Some(lock.clone().lock_owned().await),
-            None => None,
-        };
-        let tx = self.pool.begin_with(self.backend.begin_write()).await?;
-        Ok(WriteTx { tx, _turn: turn })
+    async fn begin_write(&self) -> Result<Transaction<'static, Any>, StoreError> {
+        Ok(self.writes.begin_with(self.backend.begin_write()).await?)
     }
 
     async fn begin_read(&self) -> Result<Transaction<'static, Any>, StoreError> {
@@ -264,22 +249,16 @@ impl Store {
         let user = enc(user.as_str());
         let mut tx = self.begin_read().await?;
         let chats = member_lists(&mut tx, &user).await?;
-        let sends: Vec<i64> =
-            sqlx::query_scalar(sql::RECENT_SENDS).bind(&user).bind(int_saturating(since.0)).fetch_all(&mut *tx).await?;
+        let sends: Vec<i64> = sqlx::query_scalar(sql::RECENT_SENDS).bind(&user).bind(int_saturating(since.0)).fetch_all(&mut *tx).await?;
         tx.commit().await?;
-        let chats = chats.into_iter().map(|(id, members)| Ok((ChatId::new(dec(id)?), members))).collect::<Result<Vec<_>, StoreError>>()?;
-        let mut chats = chats;
+        let mut chats = chats.into_iter().map(|(id, members)| Ok((ChatId::new(dec(id)?), members))).collect::<Result<Vec<_>, StoreError>>()?;
         chats.sort_by(|a, b| a.0.cmp(&b.0));
         let recent_sends = sends.into_iter().map(|at| uint(at, "createdAt").map(Millis)).collect::<Result<Vec<_>, _>>()?;
         Ok(UserRecord { chats, recent_sends })
     }
 
     async fn find_message(&self, sender: &UserId, client_id: &ClientId) -> Result<Option<Message>, StoreError> {
-        let row = sqlx::query(sql::FIND_MESSAGE)
-            .bind(enc(sender.as_str()))
-            .bind(enc(client_id.as_str()))
-            .fetch_optional(&self.pool)
-            .await?;
+        let row = sqlx::query(sql::FIND_MESSAGE).bind(enc(sender.as_str())).bind(enc(client_id.as_str())).fetch_optional(&self.pool).await?;
         row.map(|row| message_at(&row, 0)).transpose()
     }
 
@@ -333,7 +312,7 @@ impl Store {
 
     async fn create_chat(&self, chat: &Chat, dm_key: Option<&str>) -> Result<Option<Chat>, StoreError> {
         let dm_key = dm_key.map(enc);
-        let WriteTx { mut tx, _turn: turn } = self.begin_write().await?;
+        let mut tx = self.begin_write().await?;
         let outcome = create_in(&mut tx, chat, dm_key.as_deref()).await;
         match outcome {
             Ok(Created::Stored) => {
@@ -346,7 +325,6 @@ impl Store {
             }
             Ok(Created::Conflict) => {
                 tx.rollback().await?;
-                drop(turn);
                 // Lost a race for the DM key (or the id is taken): read what won.
                 if let Some(key) = &dm_key {
                     let mut conn = self.pool.acquire().await?;
@@ -384,14 +362,14 @@ impl Store {
         if let Some(pair) = messages.windows(2).find(|pair| pair[1].seq != pair[0].seq.next()) {
             return Err(StoreError::Rejected(format!("message seq {} breaks the chat's sequence at {}", pair[1].seq, pair[0].seq.next())));
         }
-        let mut write = self.begin_write().await?;
-        match commit_in(&mut write.tx, chat, writes, &messages).await {
+        let mut tx = self.begin_write().await?;
+        match commit_in(&mut tx, chat, writes, &messages).await {
             Ok(()) => {
-                write.tx.commit().await?;
+                tx.commit().await?;
                 Ok(())
             }
             Err(error) => {
-                let _ = write.tx.rollback().await;
+                let _ = tx.rollback().await;
                 Err(error)
             }
         }
@@ -437,12 +415,7 @@ async fn commit_in(conn: &mut AnyConnection, chat: &ChatId, writes: &[Write], me
         // Advancing last_seq checks the sequence and, on PostgreSQL, locks the chat's row
         // until the end, so commits of one chat never interleave.
         let expected = first.seq.0.checked_sub(1).ok_or_else(|| StoreError::Rejected("message seq 0".into()))?;
-        let advanced = sqlx::query(sql::ADVANCE_SEQ)
-            .bind(&id)
-            .bind(int(expected, "seq")?)
-            .bind(int(last.seq.0, "seq")?)
-            .execute(&mut *conn)
-            .await?;
+        let advanced = sqlx::query(sql::ADVANCE_SEQ).bind(&id).bind(int(expected, "seq")?).bind(int(last.seq.0, "seq")?).execute(&mut *conn).await?;
         if advanced.rows_affected() != 1 {
             let stored: Option<i64> = sqlx::query_scalar(sql::LAST_SEQ).bind(&id).fetch_optional(&mut *conn).await?;
             return Err(StoreError::Rejected(match stored {
@@ -465,12 +438,8 @@ async fn commit_in(conn: &mut AnyConnection, chat: &ChatId, writes: &[Write], me
     }
     let mut next_nth: BTreeMap<&UserId, u64> = BTreeMap::new();
     for (sender, count) in batch {
-        let sent: i64 = sqlx::query_scalar(sql::ADD_SENT)
-            .bind(&id)
-            .bind(enc(sender.as_str()))
-            .bind(int(count, "count")?)
-            .fetch_one(&mut *conn)
-            .await?;
+        let sent: i64 =
+            sqlx::query_scalar(sql::ADD_SENT).bind(&id).bind(enc(sender.as_str())).bind(int(count, "count")?).fetch_one(&mut *conn).await?;
         next_nth.insert(sender, uint(sent, "sent")?.saturating_sub(count) + 1);
     }
 
@@ -535,10 +504,9 @@ async fn replace_members(conn: &mut AnyConnection, chat: &str, members: &[UserId
         for (user, _) in old.iter().filter(|(user, _)| !wanted.contains(user.as_str())) {
             sqlx::query(sql::DELETE_MEMBER).bind(chat).bind(user).execute(&mut *conn).await?;
         }
-        let mut position = old.iter().map(|(_, position)| *position).max().map_or(0, |last| last + 1);
-        for user in &new[kept.len()..] {
+        let first = old.iter().map(|(_, position)| *position).max().map_or(0, |last| last + 1);
+        for (position, user) in (first..).zip(&new[kept.len()..]) {
             sqlx::query(sql::INSERT_MEMBER).bind(chat).bind(user).bind(position).execute(&mut *conn).await?;
-            position += 1;
         }
     } else {
         sqlx::query(sql::DELETE_MEMBERS).bind(chat).execute(&mut *conn).await?;
@@ -650,13 +618,11 @@ mod sql {
     pub const CHAT_WITH_MEMBERS: &str = "SELECT c.id, c.kind, c.title, c.created_by, c.created_at, c.updated_at, c.last_seq, cm.user_id \
          FROM chats c LEFT JOIN chat_members cm ON cm.chat_id = c.id WHERE c.id = $1 ORDER BY cm.position";
     pub const CHAT_BY_DM_KEY: &str = "SELECT id FROM chats WHERE dm_key = $1";
-    pub const READS_OF_CHAT: &str =
-        "SELECT user_id, sent, read_seq, read_message_id, read_at, own_upto FROM chat_reads WHERE chat_id = $1";
+    pub const READS_OF_CHAT: &str = "SELECT user_id, sent, read_seq, read_message_id, read_at, own_upto FROM chat_reads WHERE chat_id = $1";
     pub const MEMBER_LISTS: &str = "SELECT cm.chat_id, cm.user_id FROM chat_members cm \
          WHERE cm.chat_id IN (SELECT chat_id FROM chat_members WHERE user_id = $1) ORDER BY cm.chat_id, cm.position";
     pub const RECENT_SENDS: &str = "SELECT created_at FROM messages WHERE sender_id = $1 AND created_at > $2 ORDER BY created_at";
-    pub const FIND_MESSAGE: &str =
-        concat!("SELECT ", message_columns!(), " FROM messages m WHERE m.sender_id = $1 AND m.client_id = $2");
+    pub const FIND_MESSAGE: &str = concat!("SELECT ", message_columns!(), " FROM messages m WHERE m.sender_id = $1 AND m.client_id = $2");
     pub const MESSAGES_AFTER: &str =
         concat!("SELECT ", message_columns!(), " FROM messages m WHERE m.chat_id = $1 AND m.seq > $2 ORDER BY m.seq LIMIT $3");
     pub const MESSAGES_BEFORE: &str =
@@ -680,8 +646,7 @@ mod sql {
     pub const MEMBERS_OF: &str = "SELECT user_id, position FROM chat_members WHERE chat_id = $1 ORDER BY position";
     pub const DELETE_MEMBER: &str = "DELETE FROM chat_members WHERE chat_id = $1 AND user_id = $2";
     pub const DELETE_MEMBERS: &str = "DELETE FROM chat_members WHERE chat_id = $1";
-    pub const UPDATE_CHAT: &str =
-        "UPDATE chats SET kind = $2, title = $3, created_by = $4, created_at = $5, updated_at = $6 WHERE id = $1";
+    pub const UPDATE_CHAT: &str = "UPDATE chats SET kind = $2, title = $3, created_by = $4, created_at = $5, updated_at = $6 WHERE id = $1";
     pub const ADVANCE_SEQ: &str = "UPDATE chats SET last_seq = $3 WHERE id = $1 AND last_seq = $2";
     pub const LAST_SEQ: &str = "SELECT last_seq FROM chats WHERE id = $1";
     pub const ADD_SENT: &str = "INSERT INTO chat_reads (chat_id, user_id, sent) VALUES ($1, $2, $3) \

@@ -5,8 +5,9 @@
 //! an injective escaping that is the identity on text without U+0000 and U+0001 (that is,
 //! on all real data): U+0000 → U+0001 '0', U+0001 → U+0001 '1'. Both backends use it, so
 //! one database file or schema means the same on either. Equality (keys, uniqueness) is
-//! preserved because the mapping is injective; order is not relied upon (the store sorts
-//! in Rust wherever the reference's answer has an order).
+//! preserved because the mapping is injective, and so is byte order (it is an
+//! order-preserving prefix code); still, the store sorts in Rust wherever the reference's
+//! answer has an order, so no database collation matters.
 
 use super::StoreError;
 

@@ -97,18 +97,17 @@ pub async fn open(db: &TestDb) -> Store {
 }
 
 /// Runs the async test `$name(TestDb)` once on SQLite and once on PostgreSQL:
-/// `$name::sqlite` and `$name::postgres`.
-#[macro_export]
+/// `$name::sqlite` and `$name::postgres`. (Tests use it through `#[macro_use] mod store_support;`.)
 macro_rules! on_both_backends {
     ($($name:ident),* $(,)?) => {$(
         mod $name {
             #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
             async fn sqlite() {
-                super::$name(crate::store_support::database("sqlite").await).await;
+                super::$name($crate::store_support::database("sqlite").await).await;
             }
             #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
             async fn postgres() {
-                super::$name(crate::store_support::database("postgres").await).await;
+                super::$name($crate::store_support::database("postgres").await).await;
             }
         }
     )*};

@@ -18,3 +18,6 @@ cargo test --workspace
 
 step "native host: conformance suite (socket.io-client) and kill -9 durability, on SQLite and Postgres"
 ./scripts/conformance.sh sqlite postgres
+
+step "demo web client in a real browser, and the code samples of docs/client.md"
+./scripts/web.sh

@@ -1,7 +1,9 @@
 //! Native host: serves the chat contract through `chat-core` on tokio, axum,
 //! socketioxide and sqlx. It translates; every chat rule lives in the core.
 
+pub mod check;
 pub mod config;
+pub mod demo;
 pub mod driver;
 pub mod http;
 pub mod metrics;

@@ -7,9 +7,13 @@ use chat_native::{driver, secret, server};
 use clap::{Parser, Subcommand};
 use tracing_subscriber::EnvFilter;
 
+const AFTER_HELP: &str = "Every option can also be set by the environment variable shown with it.\n\
+Logging: RUST_LOG (default `info`), e.g. RUST_LOG=chat_native=debug,info.\n\
+Docs: README.md (configuration, /metrics), docs/client.md (writing a client).";
+
 #[derive(Parser)]
 #[command(name = "chat-server", version, about = "Realtime chat server speaking the Socket.IO chat contract")]
-#[command(args_conflicts_with_subcommands = true)]
+#[command(args_conflicts_with_subcommands = true, after_help = AFTER_HELP)]
 struct Cli {
     #[command(subcommand)]
     command: Option<Command>,
@@ -21,7 +25,12 @@ struct Cli {
 #[derive(Subcommand)]
 enum Command {
     /// Serve the chat (the default).
+    #[command(after_help = AFTER_HELP)]
     Serve(Box<ServeArgs>),
+    /// Check the configuration and that storage answers, one line per finding; exits
+    /// non-zero on any problem.
+    #[command(after_help = AFTER_HELP)]
+    Check(Box<ServeArgs>),
     /// Create or update the database schema, then exit.
     Migrate(StorageArgs),
     /// Print a token for a user, signed with the server's secret.
@@ -38,9 +47,11 @@ struct TokenArgs {
     /// Lifetime: seconds, or with a unit (`90s`, `30m`, `1h`, `7d`).
     #[arg(long, default_value = "1h")]
     ttl: String,
-    #[arg(long, env = "JWT_SECRET", hide_env_values = true)]
+    /// HS256 secret [default: unset, the one kept in `<data dir>/jwt-secret`, created if missing]
+    #[arg(long, env = "JWT_SECRET", hide_env_values = true, value_name = "SECRET")]
     jwt_secret: Option<String>,
-    #[arg(long, env = "CHAT_DATA_DIR", default_value = "./data")]
+    /// Directory of the generated JWT secret.
+    #[arg(long, env = "CHAT_DATA_DIR", default_value = "./data", value_name = "DIR")]
     data_dir: std::path::PathBuf,
 }
 
@@ -58,6 +69,7 @@ fn main() {
             Command::Migrate(args) => server::open_store(&args).await.map(|store| {
                 tracing::info!(storage = store.backend(), "database is migrated");
             }),
+            Command::Check(args) => chat_native::check::run(*args).await,
             Command::Token(args) => token(args),
         }
     });

@@ -25,19 +25,26 @@ pub async fn open_store(args: &crate::config::StorageArgs) -> anyhow_like::Resul
 }
 
 pub async fn serve(args: ServeArgs) -> anyhow_like::Result<()> {
+    let limits = args.limits.to_limits();
+    let namespace = normalise_namespace(&args.namespace);
+    let demo = args.demo_mode();
+    // The effective configuration, secrets redacted (the database password too).
+    tracing::info!(
+        bind = %args.bind,
+        database = %args.storage.redacted_database_url(),
+        data_dir = %args.storage.data_dir.display(),
+        namespace = %namespace,
+        demo = %demo,
+        jwt_secret = if args.jwt_secret.as_deref().is_some_and(|s| !s.is_empty()) { "<redacted> (JWT_SECRET)" } else { "<redacted> (data directory)" },
+        limits = ?limits,
+        "starting chat-server"
+    );
     let store = open_store(&args.storage).await?;
     let secret = secret::load_or_create(args.jwt_secret.as_deref(), &args.storage.data_dir)
         .map_err(|error| format!("cannot read or create the JWT secret: {error}"))?;
-    let limits = args.limits.to_limits();
-    let namespace = normalise_namespace(&args.namespace);
-    tracing::info!(
-        bind = %args.bind,
-        storage = store.backend(),
-        namespace = %namespace,
-        limits = ?limits,
-        jwt_secret = "<redacted>",
-        "starting chat-server"
-    );
+    tracing::info!(storage = store.backend(), "storage is ready");
+    crate::demo::log_mode(demo, args.bind);
+    let demo_routes = crate::demo::routes(demo, &namespace, secret.clone());
 
     let (layer, io) = SocketIo::builder()
         .max_payload(limits.max_payload_bytes as u64)
@@ -49,7 +56,9 @@ pub async fn serve(args: ServeArgs) -> anyhow_like::Result<()> {
     let driver_task = tokio::spawn(driver.run());
     socket::attach(&io, namespace, handle.clone());
 
-    let app = routes(HttpState { driver: handle.clone(), store, metrics, max_payload_bytes: limits.max_payload_bytes }).layer(layer);
+    let app = routes(HttpState { driver: handle.clone(), store, metrics, max_payload_bytes: limits.max_payload_bytes })
+        .merge(demo_routes)
+        .layer(layer);
     let listener = tokio::net::TcpListener::bind(args.bind).await.map_err(|error| format!("cannot listen on {}: {error}", args.bind))?;
     tracing::info!(address = %args.bind, "listening");
 
@@ -71,7 +80,7 @@ pub async fn serve(args: ServeArgs) -> anyhow_like::Result<()> {
 }
 
 /// `CHAT_NAMESPACE` with exactly one leading slash.
-fn normalise_namespace(namespace: &str) -> String {
+pub fn normalise_namespace(namespace: &str) -> String {
     format!("/{}", namespace.trim().trim_start_matches('/'))
 }
 

@@ -151,6 +151,12 @@ impl ChatPartition {
         &self.joined
     }
 
+    /// Puts back a socket that stayed in the room while the host lost this partition's
+    /// memory (see [`crate::user::UserPartition::restore_socket`]); nothing is emitted.
+    pub fn restore_joined(&mut self, socket: SocketId, user: UserId) {
+        self.joined.insert(socket, user);
+    }
+
     pub fn handle(&mut self, ctx: &mut Ctx, msg: ChatMsg) {
         match &self.phase {
             Phase::Loading(_) | Phase::Creating { .. } => self.waiting.push_back(msg),
@@ -252,17 +258,26 @@ impl ChatPartition {
         match msg {
             ChatMsg::Join { socket, user, reply } => {
                 ctx.reply_err(&reply, error);
-                ctx.to_user(user, UserMsg::Left { socket, chat: self.id.clone() });
+                // A socket joined before stays in the room: only one that is not has left.
+                if !self.joined.contains_key(&socket) {
+                    ctx.to_user(user, UserMsg::Left { socket, chat: self.id.clone() });
+                }
             }
             ChatMsg::Send { user, command, reply } => fail_intent(ctx, Intent::Send { user, command, reply }, error),
-            ChatMsg::Leave { reply, .. }
-            | ChatMsg::Read { reply, .. }
+            // Leaving a room needs no storage: a socket that left (or is gone) must not stay
+            // in the room, whatever became of the load it waited behind.
+            ChatMsg::Leave { socket, user, reply } => {
+                self.leave(ctx, &socket, &user);
+                ctx.reply_ok(&reply, None);
+            }
+            ChatMsg::SocketGone { socket, user } => self.leave(ctx, &socket, &user),
+            ChatMsg::Read { reply, .. }
             | ChatMsg::History { reply, .. }
             | ChatMsg::Create { reply, .. }
             | ChatMsg::Rename { reply, .. }
             | ChatMsg::AddMember { reply, .. }
             | ChatMsg::RemoveMember { reply, .. } => ctx.reply_err(&reply, error),
-            ChatMsg::SocketGone { .. } | ChatMsg::Typing { .. } => {}
+            ChatMsg::Typing { .. } => {}
         }
     }
 
@@ -406,6 +421,11 @@ impl ChatPartition {
     /// Starts the next commit if none is in flight: every queued send and read that passes
     /// its rules, or one membership or title change alone.
     fn flush(&mut self, ctx: &mut Ctx) {
+        // Intents need the stored state: a chat whose last load failed loads again (a read
+        // resolved meanwhile would otherwise wait for a message that may never come).
+        if matches!(self.phase, Phase::Unloaded) && !self.pending.is_empty() {
+            self.phase = Phase::Loading(ctx.storage(StorageOp::LoadChat { chat: self.id.clone() }));
+        }
         while self.in_flight.is_none() && !self.pending.is_empty() {
             let Phase::Ready(stored) = &self.phase else { return };
             let mut staged = Vec::new();
@@ -638,9 +658,7 @@ impl Stored {
     /// Messages above the member's cursor that someone else sent (§7).
     fn unread(&self, user: &UserId) -> u64 {
         let state = self.member(user);
-        let above = self.last_seq.0.saturating_sub(state.cursor.seq.0);
-        let own_above = state.sent.saturating_sub(state.cursor.own_upto);
-        above.saturating_sub(own_above)
+        state.cursor.unread(self.last_seq, state.sent)
     }
 
     /// The chat after `change`, `None` when it changes nothing, or why it is refused.

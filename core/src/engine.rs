@@ -3,17 +3,17 @@
 //! In the manner of `quinn-proto`: the host feeds [`Input`]s and timeouts in, each with the
 //! time, and drains [`Effect`]s out; [`Engine::poll_timeout`] says when to call back.
 
-use crate::auth::{authenticate_bearer, authenticate_handshake, Handshake};
+use crate::auth::{authenticate_bearer, Handshake};
 use crate::chat::ChatPartition;
-use crate::command::{HttpCommand, HttpRequest, Principal};
+use crate::command::{HttpRequest, Principal};
 use crate::config::Limits;
 use crate::effect::{http_error_json, Effect, LogLevel};
 use crate::error::ChatError;
 use crate::ids::{AckId, ChatId, IdMaker, IdSource, Millis, OpId, RequestId, SocketId, UserId};
-use crate::route::{ChatMsg, Ctx, Envelope, Outbox, Reply, UserMsg};
+use crate::route::{chat_arrival, connect_envelope, event_envelope, http_envelope, user_arrival, ChatArrival, ChatMsg, Ctx, Envelope, Outbox, Reply, UserArrival, UserMsg};
 use crate::storage::StorageResult;
 use crate::user::UserPartition;
-use crate::validate::{parse_event, parse_http};
+use crate::validate::parse_http;
 use serde_json::Value;
 use std::collections::{BTreeMap, BTreeSet, VecDeque};
 
@@ -171,21 +171,15 @@ impl Engine {
     }
 
     fn connect(&mut self, now: Millis, socket: SocketId, handshake: Handshake) {
-        match authenticate_handshake(&handshake, &self.secret, now, self.limits.jwt_leeway_secs) {
-            Ok(principal) => {
-                self.sockets.insert(socket.clone(), principal.user.clone());
-                let auto_join = handshake.auto_join();
-                self.mail.push_back(Envelope::ToUser(principal.user, UserMsg::Connect { socket, auto_join }));
-            }
-            Err(error) => {
-                let correlation_id = self.ids.correlation_id();
-                self.effects.push_back(Effect::Log {
-                    level: LogLevel::Warn,
-                    correlation_id: Some(correlation_id.clone()),
-                    message: format!("handshake of socket {socket} refused: {} ({})", error.code(), error.message()),
-                });
-                self.effects.push_back(Effect::RejectConnection { socket, error, correlation_id });
-            }
+        let mut out = Outbox::default();
+        let admitted = {
+            let mut ctx = Ctx { now, limits: &self.limits, ids: &mut self.ids, out: &mut out, next_op: &mut self.next_op };
+            connect_envelope(&mut ctx, socket.clone(), &handshake, &self.secret)
+        };
+        self.effects.extend(out.effects);
+        if let Some((user, envelope)) = admitted {
+            self.sockets.insert(socket, user);
+            self.mail.push_back(envelope);
         }
     }
 
@@ -193,12 +187,9 @@ impl Engine {
         let Some(user) = self.sockets.get(&socket).cloned() else {
             return;
         };
-        // `typing:*` never answers, whatever the client asked for (§2).
-        let ack = if event.starts_with("typing:") { None } else { ack };
-        let reply = Reply::Socket { socket: socket.clone(), ack, event: event.clone() };
-        match parse_event(&event, &payload) {
-            Ok(command) => self.mail.push_back(Envelope::ToUser(user, UserMsg::Command { socket, command, reply })),
-            Err(error) => self.reply_here(now, &reply, error),
+        match event_envelope(user, socket, event, &payload, ack) {
+            Ok(envelope) => self.mail.push_back(envelope),
+            Err((reply, error)) => self.reply_here(now, &reply, error),
         }
     }
 
@@ -212,21 +203,7 @@ impl Engine {
             Ok(command) => command,
             Err(error) => return self.reply_here(now, &reply, error),
         };
-        let user = principal.user;
-        let envelope = match command {
-            HttpCommand::History { chat, query, limit } => Envelope::ToChat(chat, ChatMsg::History { user, query, limit, reply }),
-            HttpCommand::RenameChat { chat, title } => Envelope::ToChat(chat, ChatMsg::Rename { user, title, reply }),
-            HttpCommand::AddMember { chat, user: member } => {
-                Envelope::ToChat(chat, ChatMsg::AddMember { actor: user, member, reply })
-            }
-            HttpCommand::RemoveMember { chat, user: member } => {
-                Envelope::ToChat(chat, ChatMsg::RemoveMember { actor: user, member, reply })
-            }
-            command @ (HttpCommand::ListChats | HttpCommand::CreateChat(_)) => {
-                Envelope::ToUser(user, UserMsg::Http { command, reply })
-            }
-        };
-        self.mail.push_back(envelope);
+        self.mail.push_back(http_envelope(principal.user, command, reply));
     }
 
     /// Answers an error found before any partition was involved.
@@ -249,15 +226,14 @@ impl Engine {
 
     fn deliver_to_chat(&mut self, now: Millis, chat: ChatId, msg: ChatMsg) {
         if !self.chats.contains_key(&chat) {
-            match msg {
-                // Nothing is joined to a chat that is not in memory.
-                ChatMsg::SocketGone { .. } => return,
-                ChatMsg::Create { .. } => {
+            match chat_arrival(&msg) {
+                ChatArrival::Drop => return,
+                ChatArrival::Create => {
                     let partition = self.run(now, Key::Chat(chat.clone()), |ctx| ChatPartition::create(chat.clone(), msg, ctx));
                     self.chats.insert(chat.clone(), partition);
                     return self.after(now, Key::Chat(chat));
                 }
-                _ => {
+                ChatArrival::Load => {
                     let partition = self.run(now, Key::Chat(chat.clone()), |ctx| ChatPartition::load(chat.clone(), ctx));
                     self.chats.insert(chat.clone(), partition);
                 }
@@ -268,15 +244,10 @@ impl Engine {
 
     fn deliver_to_user(&mut self, now: Millis, user: UserId, msg: UserMsg) {
         if !self.users.contains_key(&user) {
-            match msg {
-                // A user with no partition here has no socket here: offline.
-                UserMsg::PresenceAsk { asker, token } => {
-                    self.mail.push_back(Envelope::ToUser(asker, UserMsg::PresenceTell { token, user, online: false }));
-                    return;
-                }
-                msg if msg.only_refreshes_cache() => return,
-                UserMsg::PresenceTell { .. } | UserMsg::SendDone { .. } | UserMsg::AutoJoined { .. } => return,
-                _ => {
+            match user_arrival(&user, &msg) {
+                UserArrival::Drop => return,
+                UserArrival::Answer(envelope) => return self.mail.push_back(envelope),
+                UserArrival::New => {
                     self.users.insert(user.clone(), UserPartition::new(user.clone()));
                 }
             }

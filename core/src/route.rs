@@ -2,6 +2,8 @@
 //! and the context a partition works in while it handles one input.
 
 use crate::command::{ClientCommand, HistoryQuery, HttpCommand, SendCommand};
+use crate::auth::{authenticate_handshake, Handshake};
+use crate::validate::parse_event;
 use crate::config::Limits;
 use crate::effect::{ack_error_json, ack_ok_json, http_error_json, Effect, LogLevel};
 use crate::error::ChatError;
@@ -84,6 +86,96 @@ impl UserMsg {
 pub enum Envelope {
     ToChat(ChatId, ChatMsg),
     ToUser(UserId, UserMsg),
+}
+
+/// Where a client event goes once validated: a command for the user's partition, or the
+/// error to answer with (`typing:*` never answers, whatever the client asked, §2).
+/// Hosts that run partitions apart (the edge) call this where the socket terminates.
+pub fn event_envelope(user: UserId, socket: SocketId, event: String, payload: &Value, ack: Option<AckId>) -> Result<Envelope, (Reply, ChatError)> {
+    let ack = if event.starts_with("typing:") { None } else { ack };
+    let reply = Reply::Socket { socket: socket.clone(), ack, event: event.clone() };
+    match parse_event(&event, payload) {
+        Ok(command) => Ok(Envelope::ToUser(user, UserMsg::Command { socket, command, reply })),
+        Err(error) => Err((reply, error)),
+    }
+}
+
+/// A socket's handshake: on success the user's partition hears of the socket (the
+/// envelope, with whose socket it is); on refusal `ctx` gets the log line and the
+/// [`Effect::RejectConnection`], both with one correlation id.
+pub fn connect_envelope(ctx: &mut Ctx, socket: SocketId, handshake: &Handshake, secret: &[u8]) -> Option<(UserId, Envelope)> {
+    match authenticate_handshake(handshake, secret, ctx.now, ctx.limits.jwt_leeway_secs) {
+        Ok(principal) => {
+            let auto_join = handshake.auto_join();
+            let user = principal.user;
+            Some((user.clone(), Envelope::ToUser(user, UserMsg::Connect { socket, auto_join })))
+        }
+        Err(error) => {
+            let correlation_id = ctx.ids.correlation_id();
+            ctx.log(
+                LogLevel::Warn,
+                Some(correlation_id.clone()),
+                format!("handshake of socket {socket} refused: {} ({})", error.code(), error.message()),
+            );
+            ctx.effect(Effect::RejectConnection { socket, error, correlation_id });
+            None
+        }
+    }
+}
+
+/// Where a validated HTTP call of `user` goes: chat calls straight to the chat's partition,
+/// the others to the caller's.
+pub fn http_envelope(user: UserId, command: HttpCommand, reply: Reply) -> Envelope {
+    match command {
+        HttpCommand::History { chat, query, limit } => Envelope::ToChat(chat, ChatMsg::History { user, query, limit, reply }),
+        HttpCommand::RenameChat { chat, title } => Envelope::ToChat(chat, ChatMsg::Rename { user, title, reply }),
+        HttpCommand::AddMember { chat, user: member } => Envelope::ToChat(chat, ChatMsg::AddMember { actor: user, member, reply }),
+        HttpCommand::RemoveMember { chat, user: member } => {
+            Envelope::ToChat(chat, ChatMsg::RemoveMember { actor: user, member, reply })
+        }
+        command @ (HttpCommand::ListChats | HttpCommand::CreateChat(_)) => Envelope::ToUser(user, UserMsg::Http { command, reply }),
+    }
+}
+
+/// What a host does with a message for a chat whose partition is not in memory.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ChatArrival {
+    /// Nothing to do (nothing is joined to a chat that is not in memory).
+    Drop,
+    /// Make the partition with [`crate::chat::ChatPartition::create`] from this message.
+    Create,
+    /// Make it with [`crate::chat::ChatPartition::load`], then hand it the message.
+    Load,
+}
+
+pub fn chat_arrival(msg: &ChatMsg) -> ChatArrival {
+    match msg {
+        ChatMsg::SocketGone { .. } => ChatArrival::Drop,
+        ChatMsg::Create { .. } => ChatArrival::Create,
+        _ => ChatArrival::Load,
+    }
+}
+
+/// What a host does with a message for a user whose partition is not in memory.
+#[derive(Clone, Debug, PartialEq)]
+pub enum UserArrival {
+    /// Nothing to do.
+    Drop,
+    /// Answer on the partition's behalf (a user with no partition has no socket: offline).
+    Answer(Envelope),
+    /// Make a fresh [`crate::user::UserPartition::new`] and hand it the message.
+    New,
+}
+
+pub fn user_arrival(user: &UserId, msg: &UserMsg) -> UserArrival {
+    match msg {
+        UserMsg::PresenceAsk { asker, token } => {
+            UserArrival::Answer(Envelope::ToUser(asker.clone(), UserMsg::PresenceTell { token: *token, user: user.clone(), online: false }))
+        }
+        msg if msg.only_refreshes_cache() => UserArrival::Drop,
+        UserMsg::PresenceTell { .. } | UserMsg::SendDone { .. } | UserMsg::AutoJoined { .. } => UserArrival::Drop,
+        _ => UserArrival::New,
+    }
 }
 
 /// What one partition produced while handling one input.

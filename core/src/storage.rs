@@ -55,6 +55,16 @@ pub struct ReadCursor {
     pub own_upto: u64,
 }
 
+impl ReadCursor {
+    /// The member's unread count (§7): messages above the cursor that someone else sent,
+    /// given the chat's last `seq` and how many messages the member sent in it.
+    pub fn unread(&self, last_seq: Seq, sent: u64) -> u64 {
+        let above = last_seq.0.saturating_sub(self.seq.0);
+        let own_above = sent.saturating_sub(self.own_upto);
+        above.saturating_sub(own_above)
+    }
+}
+
 /// A member's read state as stored.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct MemberRead {

@@ -5,7 +5,7 @@ use crate::chat::send_ack_json;
 use crate::command::{ClientCommand, CreateChat, HistoryQuery, HttpCommand, SendCommand};
 use crate::effect::{connect_error_json, Effect, LogLevel, Room, ServerEvent, Target};
 use crate::error::ChatError;
-use crate::ids::{ChatId, ClientId, Millis, OpId, SocketId, UserId};
+use crate::ids::{ChatId, ClientId, Millis, OpId, Seq, SocketId, UserId};
 use crate::model::{Chat, ChatKind, Message};
 use crate::route::{ChatMsg, Ctx, Reply, UserMsg};
 use crate::storage::{InboxRow, StorageOp, StorageResult, UserRecord};
@@ -102,6 +102,21 @@ impl UserPartition {
         self.sockets.keys()
     }
 
+    /// Each connected socket, with the chats whose room it asked to join. A host whose
+    /// partition memory can vanish while sockets stay connected (a Durable Object that is
+    /// evicted or hibernates) keeps this and hands it back through [`UserPartition::restore_socket`].
+    pub fn socket_chats(&self) -> &BTreeMap<SocketId, BTreeSet<ChatId>> {
+        &self.sockets
+    }
+
+    /// Re-registers a socket that stayed connected while the host lost this partition's
+    /// memory. Nothing is emitted: the socket is in its rooms already, and its contacts
+    /// were told the user is online when it connected.
+    pub fn restore_socket(&mut self, socket: SocketId, chats: BTreeSet<ChatId>) {
+        self.sockets.insert(socket, chats);
+        self.presence.announced = true;
+    }
+
     /// True when dropping this partition loses nothing storage does not have.
     pub fn is_idle(&self, now: Millis, presence_throttle_ms: u64) -> bool {
         matches!(self.phase, Phase::Ready | Phase::Unloaded)
@@ -166,6 +181,12 @@ impl UserPartition {
                 recent_sends.sort();
                 self.sends = recent_sends.into();
                 self.phase = Phase::Ready;
+                // Members that changed while loading first (each chat's last word is its
+                // newest), so no queued command runs on a view older than what was read.
+                let (members, rest): (VecDeque<UserMsg>, VecDeque<UserMsg>) =
+                    std::mem::take(&mut self.waiting).into_iter().partition(|msg| matches!(msg, UserMsg::ChatMembers { .. }));
+                self.waiting = members;
+                self.waiting.extend(rest);
                 while let Some(msg) = self.waiting.pop_front() {
                     self.handle_ready(ctx, msg);
                 }
@@ -223,7 +244,10 @@ impl UserPartition {
             UserMsg::SendDone { client_id, outcome } => {
                 self.reserved = self.reserved.saturating_sub(1);
                 if let Ok(message) = outcome {
-                    self.sends.push_back(message.created_at);
+                    // Sends of different chats complete in any order: keep the window
+                    // sorted, or an expired time behind a newer one would never leave it.
+                    let at = self.sends.partition_point(|sent| *sent <= message.created_at);
+                    self.sends.insert(at, message.created_at);
                     self.remember(message);
                 }
                 for (command, reply) in self.sending.remove(&client_id).unwrap_or_default() {
@@ -530,9 +554,8 @@ fn inbox_json(mut rows: Vec<InboxRow>) -> serde_json::Value {
     let chats: Vec<_> = rows
         .iter()
         .map(|row| {
-            let last_seq = row.last_message.as_ref().map_or(0, |m| m.seq.0);
-            let (cursor_seq, own_upto) = row.read.cursor.as_ref().map_or((0, 0), |c| (c.seq.0, c.own_upto));
-            let unread = last_seq.saturating_sub(cursor_seq).saturating_sub(row.read.sent.saturating_sub(own_upto));
+            let last_seq = row.last_message.as_ref().map_or(Seq::ZERO, |m| m.seq);
+            let unread = row.read.cursor.clone().unwrap_or_default().unread(last_seq, row.read.sent);
             json!({
                 "chat": row.chat.to_json(),
                 "lastMessage": row.last_message.as_ref().map(Message::to_json),

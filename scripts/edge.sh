@@ -1,0 +1,101 @@
+#!/usr/bin/env bash
+# The edge host under local `wrangler dev` (workerd, no network needed).
+#   scripts/edge.sh serve        build, then serve on 127.0.0.1:${PORT:-8787} (state in ${PERSIST:-.wrangler/state})
+#   scripts/edge.sh test         build, then the conformance suite (websocket) and the restart durability check
+#   scripts/edge.sh durability   build, then only the durability check
+# Tools come from scripts/edge-tools.sh (installed once into a cache).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+ROOT=$(pwd)
+mode=${1:-serve}
+eval "$(scripts/edge-tools.sh --env)"
+if [ "${EDGE_SKIP_BUILD:-0}" != 1 ]; then
+    bash scripts/edge-build.sh
+fi
+
+# wrangler dev from the prebuilt bundle: the same config without its [build] step
+# (a start then takes a second or two instead of a rebuild).
+DEV_CONFIG="$ROOT/host-cloudflare/build/wrangler.dev.toml"
+awk '
+    /^\[build\]/ { skip = 1; next }
+    /^\[/ { skip = 0 }
+    skip { next }
+    /^main = / { print "main = \"index.js\""; next }
+    { print }
+' wrangler.toml > "$DEV_CONFIG"
+
+wrangler_pid=""
+start_wrangler() { # port persist-dir log
+    local port=$1 persist=$2 logfile=$3
+    shift 3
+    # Its own process group, so that stopping it stops workerd too.
+    setsid "$WRANGLER_BIN" dev --config "$DEV_CONFIG" --ip 127.0.0.1 --port "$port" --persist-to "$persist" \
+        --inspector-port 0 --show-interactive-dev-session=false --log-level "${WRANGLER_LOG:-warn}" "$@" >"$logfile" 2>&1 </dev/null &
+    wrangler_pid=$!
+    for _ in $(seq 1 300); do
+        if curl -sf "http://127.0.0.1:$port/healthz" >/dev/null 2>&1; then return 0; fi
+        if ! kill -0 "$wrangler_pid" 2>/dev/null; then break; fi
+        sleep 0.1
+    done
+    echo "wrangler dev did not start; its log:" >&2
+    cat "$logfile" >&2
+    return 1
+}
+stop_wrangler() {
+    if [ -n "$wrangler_pid" ]; then
+        kill -TERM -- "-$wrangler_pid" 2>/dev/null || true
+        wait "$wrangler_pid" 2>/dev/null || true
+        wrangler_pid=""
+    fi
+}
+
+limit_vars() {
+    local args=()
+    for name in JWT_SECRET CHAT_NAMESPACE MAX_SOCKETS_PER_USER RATE_LIMIT_MESSAGES RATE_LIMIT_WINDOW_MS TYPING_TIMEOUT_MS PRESENCE_THROTTLE_MS MAX_PAYLOAD_BYTES; do
+        if [ -n "${!name:-}" ]; then args+=(--var "$name:${!name}"); fi
+    done
+    printf '%s\n' "${args[@]}"
+}
+
+case "$mode" in
+serve)
+    export JWT_SECRET=${JWT_SECRET:-dev-secret-change-me}
+    mapfile -t vars < <(limit_vars)
+    echo "edge host on http://127.0.0.1:${PORT:-8787} (JWT_SECRET=$JWT_SECRET)"
+    exec "$WRANGLER_BIN" dev --config "$DEV_CONFIG" --ip 127.0.0.1 --port "${PORT:-8787}" --persist-to "${PERSIST:-$ROOT/.wrangler/state}" "${vars[@]}"
+    ;;
+test | durability)
+    SUITE="$ROOT/test-harness/conformance"
+    if [ ! -d "$SUITE/node_modules/socket.io-client" ]; then
+        (cd "$SUITE" && npm ci --no-audit --no-fund)
+    fi
+    export JWT_SECRET="edge-conformance-$RANDOM-$RANDOM"
+    export CHAT_NAMESPACE="/"
+    export CHAT_TRANSPORTS="websocket"
+    export MAX_SOCKETS_PER_USER=5
+    export RATE_LIMIT_MESSAGES=10
+    export RATE_LIMIT_WINDOW_MS=1500
+    export TYPING_TIMEOUT_MS=600
+    export PRESENCE_THROTTLE_MS=400
+    export MAX_PAYLOAD_BYTES=65536
+    mapfile -t vars < <(limit_vars)
+    work=$(mktemp -d)
+    trap 'stop_wrangler; rm -rf "$work"' EXIT
+    port=38$((RANDOM % 90 + 10))
+    status=0
+    if [ "$mode" = test ]; then
+        printf '\n== conformance suite: edge host under wrangler dev (websocket)\n'
+        start_wrangler "$port" "$work/state" "$work/wrangler.log" "${vars[@]}"
+        (cd "$SUITE" && CHAT_URL="http://127.0.0.1:$port" npm test --silent) || status=$?
+        stop_wrangler
+    fi
+    printf '\n== durability: acked messages survive a wrangler dev restart (same --persist-to)\n'
+    RATE_LIMIT_WINDOW_MS=10000 DEV_CONFIG="$DEV_CONFIG" PERSIST="$work/state-durable" \
+        node "$ROOT/test-harness/edge/durability.mjs" || status=$?
+    exit $status
+    ;;
+*)
+    echo "usage: scripts/edge.sh [serve|test|durability]" >&2
+    exit 2
+    ;;
+esac

@@ -11,7 +11,8 @@ BIN="$ROOT/target/debug/chat-server"
 backends=("$@")
 [ ${#backends[@]} -gt 0 ] || backends=(sqlite postgres)
 
-cargo build -p chat-native --bin chat-server
+# The whole workspace, so features unify as in `cargo test --workspace` and nothing rebuilds.
+cargo build --workspace --bins
 if [ ! -d "$SUITE/node_modules/socket.io-client" ]; then
     (cd "$SUITE" && npm ci --no-audit --no-fund)
 fi

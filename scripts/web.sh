@@ -8,7 +8,8 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 ROOT=$(pwd)
 
-cargo build -p chat-native --bin chat-server
+# The whole workspace, so features unify as in `cargo test --workspace` and nothing rebuilds.
+cargo build --workspace --bins
 ./scripts/browser-deps.sh
 
 # npm ci when node_modules is missing or older than the lockfile.

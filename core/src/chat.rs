@@ -74,6 +74,8 @@ enum Change {
 enum Staged {
     Message { message: Message, reply: Reply },
     Cursor { user: UserId, cursor: ReadCursor, reply: Reply },
+    /// A read that did not move the cursor, answered with a position this commit sets.
+    Standing { cursor: ReadCursor, reply: Reply },
     Chat { before: Chat, after: Chat, reply: Reply },
 }
 
@@ -475,8 +477,13 @@ impl ChatPartition {
                         let refuse = refuse
                             && !(crate::mutants::active(crate::mutants::Mutant::CursorMovesBack) && target.seq < current.seq);
                         if refuse {
-                            // Cursors only move forward: answer where it stands.
-                            ctx.reply_ok(&reply, Some(cursor_json(&current)));
+                            // Cursors only move forward: answer where it stands, once that
+                            // position is durable if this very commit sets it.
+                            if cursors.contains_key(&user) {
+                                staged.push(Staged::Standing { cursor: current, reply });
+                            } else {
+                                ctx.reply_ok(&reply, Some(cursor_json(&current)));
+                            }
                             continue;
                         }
                         let cursor = ReadCursor { seq: target.seq, message_id: Some(message), read_at: ctx.now, own_upto: target.own_upto };
@@ -521,7 +528,9 @@ impl ChatPartition {
                         },
                         error.clone(),
                     ),
-                    Staged::Cursor { reply, .. } | Staged::Chat { reply, .. } => ctx.reply_err(&reply, error.clone()),
+                    Staged::Cursor { reply, .. } | Staged::Standing { reply, .. } | Staged::Chat { reply, .. } => {
+                        ctx.reply_err(&reply, error.clone())
+                    }
                 }
             }
             // The commit may or may not have happened: only storage knows now.
@@ -538,6 +547,7 @@ impl ChatPartition {
         for item in staged {
             match item {
                 Staged::Message { message, reply } => self.deliver(ctx, message, reply),
+                Staged::Standing { cursor, reply } => ctx.reply_ok(&reply, Some(cursor_json(&cursor))),
                 Staged::Cursor { user, cursor, reply } => {
                     let data = cursor_json(&cursor);
                     ctx.effect(Effect::Emit {

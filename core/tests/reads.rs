@@ -242,3 +242,39 @@ fn reads_in_flight_together_in_order_both_move_the_cursor() {
     let seqs: Vec<Value> = w.emits_to_room(ServerEvent::ReceiptUpdate, &chat_room(&chat)).iter().map(|p| p["seq"].clone()).collect();
     assert_eq!(seqs, vec![json!(1), json!(2)]);
 }
+
+/// Two reads by bob resolved while a send holds the committer: the newer one (m3) and an
+/// older one (m1), which then share the next commit.
+fn older_read_behind_newer_in_one_commit() -> (World, SocketId, chat_core::ids::AckId) {
+    use chat_core::storage::StorageOp;
+    let (mut w, alice, bob, chat, acks) = chat_with(3);
+    w.hold_storage();
+    w.start(&alice, "message:send", json!({ "chatId": chat, "body": "m4", "clientId": uuid(4) }));
+    w.step_storage_where(|op| matches!(op, StorageOp::FindMessage { .. })).expect("idempotency lookup");
+    w.start(&bob, "receipt:read", json!({ "chatId": chat, "messageId": acks[2]["serverId"] }));
+    let older = w.start(&bob, "receipt:read", json!({ "chatId": chat, "messageId": acks[0]["serverId"] }));
+    w.step_storage_where(|op| matches!(op, StorageOp::ResolveRead { .. })).expect("newer read resolves");
+    w.step_storage_where(|op| matches!(op, StorageOp::ResolveRead { .. })).expect("older read resolves");
+    w.step_storage_where(|op| matches!(op, StorageOp::Commit { .. })).expect("the send commits");
+    assert!(w.held().any(|op| matches!(op, StorageOp::Commit { .. })), "the reads' commit waits");
+    assert_eq!(w.ack_of(&bob, older), None, "answered with a cursor storage does not have yet");
+    (w, bob, older)
+}
+
+#[test]
+fn an_older_read_answers_with_a_cursor_set_in_the_same_commit_once_it_is_durable() {
+    use chat_core::storage::StorageOp;
+    let (mut w, bob, older) = older_read_behind_newer_in_one_commit();
+    w.step_storage_where(|op| matches!(op, StorageOp::Commit { .. }));
+    let ack = w.ack_of(&bob, older).expect("answered after the commit");
+    assert_eq!(data(&ack)["seq"], 3, "{ack}");
+}
+
+#[test]
+fn an_older_read_is_internal_when_the_commit_setting_its_answer_fails() {
+    use chat_core::storage::StorageOp;
+    let (mut w, bob, older) = older_read_behind_newer_in_one_commit();
+    w.fail_storage_where(|op| matches!(op, StorageOp::Commit { .. }));
+    let ack = w.ack_of(&bob, older).expect("answered after the commit failed");
+    assert_eq!(code(&ack), "INTERNAL", "{ack}");
+}

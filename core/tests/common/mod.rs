@@ -13,7 +13,7 @@ use chat_core::config::Limits;
 use chat_core::effect::{Effect, Room, ServerEvent, Target};
 use chat_core::ids::{AckId, ChatId, CorrelationId, IdSource, Millis, OpId, RequestId, SocketId, UserId};
 use chat_core::memory::MemoryStore;
-use chat_core::storage::StorageOp;
+use chat_core::storage::{StorageOp, StorageResult};
 use chat_core::{Engine, Input};
 use serde_json::{json, Value};
 use std::collections::{BTreeMap, BTreeSet, VecDeque};
@@ -136,6 +136,26 @@ impl World {
         let (op, request) = self.held.pop_front()?;
         let result = self.store.apply(&request);
         self.engine.handle(self.now, Input::Storage { op, result });
+        self.settle();
+        Some(request)
+    }
+
+    /// Carries out the oldest waiting storage operation that `pick` accepts; returns it.
+    pub fn step_storage_where(&mut self, pick: impl Fn(&StorageOp) -> bool) -> Option<StorageOp> {
+        let index = self.held.iter().position(|(_, op)| pick(op))?;
+        let (op, request) = self.held.remove(index)?;
+        let result = self.store.apply(&request);
+        self.engine.handle(self.now, Input::Storage { op, result });
+        self.settle();
+        Some(request)
+    }
+
+    /// Answers the oldest waiting storage operation that `pick` accepts with a failure,
+    /// applying nothing; returns it.
+    pub fn fail_storage_where(&mut self, pick: impl Fn(&StorageOp) -> bool) -> Option<StorageOp> {
+        let index = self.held.iter().position(|(_, op)| pick(op))?;
+        let (op, request) = self.held.remove(index)?;
+        self.engine.handle(self.now, Input::Storage { op, result: StorageResult::Failed("injected".into()) });
         self.settle();
         Some(request)
     }

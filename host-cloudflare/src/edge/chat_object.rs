@@ -2,7 +2,7 @@
 //! object's own SQLite, and its room. Objects named `dm:<key>` are the DM registry.
 
 use super::courier::{post, stub, Courier};
-use super::{config, ids, log, now};
+use super::{arm_alarm, config, ids, log, now};
 use crate::glue::{room_changes, route, ChatHost, Core, Dest, Local};
 use crate::wire::{Batch, Item};
 use chat_core::ids::{ChatId, UserId};
@@ -130,15 +130,7 @@ impl ChatObject {
             Some(inner) => inner.host.settle(),
             None => return Ok(()),
         };
-        let deadline = deadline.map(|at| at.0);
-        if deadline != self.alarm_at.get() {
-            self.alarm_at.set(deadline);
-            match deadline {
-                Some(at) => self.state.storage().set_alarm(ScheduledTime::from(at.saturating_sub(now().0).max(1) as i64)).await?,
-                None => self.state.storage().delete_alarm().await?,
-            }
-        }
-        Ok(())
+        arm_alarm(&self.state, &self.alarm_at, deadline).await
     }
 
     async fn storage(&self, request: &StorageOp) -> StorageResult {

@@ -24,6 +24,20 @@ pub(crate) const CONN_BINDING: &str = "CONN";
 pub(crate) const USER_BINDING: &str = "USERS";
 pub(crate) const CHAT_BINDING: &str = "CHATS";
 
+/// Keeps the object's one alarm at `deadline` (the partition's next timer), touching
+/// storage only when it moves; `armed` remembers where it stands.
+pub(crate) async fn arm_alarm(state: &State, armed: &std::cell::Cell<Option<u64>>, deadline: Option<Millis>) -> Result<()> {
+    let deadline = deadline.map(|at| at.0);
+    if deadline == armed.get() {
+        return Ok(());
+    }
+    armed.set(deadline);
+    match deadline {
+        Some(at) => state.storage().set_alarm(ScheduledTime::from(at.saturating_sub(now().0).max(1) as i64)).await,
+        None => state.storage().delete_alarm().await,
+    }
+}
+
 /// Randomness from `crypto.getRandomValues`.
 pub(crate) struct JsRandom;
 

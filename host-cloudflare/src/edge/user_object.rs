@@ -3,7 +3,7 @@
 //! connection objects. HTTP calls of the user enter here.
 
 use super::courier::{post, stub, Courier};
-use super::{config, ids, json_response, log, now, random_u128};
+use super::{arm_alarm, config, ids, json_response, log, now, random_u128};
 use crate::config::EdgeConfig;
 use crate::glue::{route, user_fanout, Core, Dest, Local, UserHost};
 use crate::wire::{Batch, HttpCall, Item};
@@ -143,15 +143,7 @@ impl UserObject {
         if !changes.is_empty() {
             super::sql::save_sockets(&self.state.storage().sql(), &changes).map_err(Error::RustError)?;
         }
-        let deadline = deadline.map(|at| at.0);
-        if deadline != self.alarm_at.get() {
-            self.alarm_at.set(deadline);
-            match deadline {
-                Some(at) => self.state.storage().set_alarm(ScheduledTime::from(at.saturating_sub(now().0).max(1) as i64)).await?,
-                None => self.state.storage().delete_alarm().await?,
-            }
-        }
-        Ok(())
+        arm_alarm(&self.state, &self.alarm_at, deadline).await
     }
 
     async fn storage(&self, request: &StorageOp) -> StorageResult {

@@ -82,6 +82,9 @@ export function createHttpApp({ config, verifier, chats, metrics, adminView }) {
     } else if (typeof err?.type === 'string' && err.status >= 400 && err.status < 500) {
       // body-parser: malformed JSON, unsupported charset or encoding.
       error = validation(`request body must be JSON (${err.message})`);
+    } else if (!(err instanceof ChatError) && err?.status >= 400 && err.status < 500) {
+      // Express: a path parameter that is not valid percent-encoding, and the like.
+      error = validation(err.message);
     }
     const failure = describeFailure(error, { method: req.method, path: req.path });
     res.status(HTTP_STATUS[failure.error] ?? 500).json(failure);

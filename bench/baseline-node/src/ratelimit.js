@@ -5,31 +5,37 @@ export class SlidingWindowLimiter {
   constructor({ limit, windowMs }) {
     this.limit = limit;
     this.windowMs = windowMs;
-    /** userId → timestamps (ms) of the user's stored messages inside the window, oldest first */
-    this.hits = new Map();
+    /** userId → { times: timestamps (ms) of stored messages, oldest first, head: first live index } */
+    this.users = new Map();
   }
 
+  /** The user's entry with every timestamp that left the window dropped, or undefined. */
   #recent(userId, now) {
-    const hits = this.hits.get(userId);
-    if (!hits) return undefined;
-    let drop = 0;
-    while (drop < hits.length && hits[drop] <= now - this.windowMs) drop++;
-    if (drop > 0) hits.splice(0, drop);
-    if (hits.length === 0) {
-      this.hits.delete(userId);
+    const entry = this.users.get(userId);
+    if (!entry) return undefined;
+    const { times } = entry;
+    while (entry.head < times.length && times[entry.head] <= now - this.windowMs) entry.head++;
+    if (entry.head === times.length) {
+      this.users.delete(userId);
       return undefined;
     }
-    return hits;
+    // Compact now and then, so a busy user's queue does not grow without bound.
+    if (entry.head > 64 && entry.head * 2 > times.length) {
+      times.splice(0, entry.head);
+      entry.head = 0;
+    }
+    return entry;
   }
 
   /** Whether one more message from `userId` would stay within the limit. */
   allows(userId, now = Date.now()) {
-    return (this.#recent(userId, now)?.length ?? 0) < this.limit;
+    const entry = this.#recent(userId, now);
+    return (entry ? entry.times.length - entry.head : 0) < this.limit;
   }
 
   record(userId, now = Date.now()) {
-    const hits = this.#recent(userId, now);
-    if (hits) hits.push(now);
-    else this.hits.set(userId, [now]);
+    const entry = this.#recent(userId, now);
+    if (entry) entry.times.push(now);
+    else this.users.set(userId, { times: [now], head: 0 });
   }
 }

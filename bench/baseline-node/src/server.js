@@ -2,6 +2,7 @@
 // polling) on the same port. `node src/server.js`, configured by environment variables.
 
 import { createServer } from 'node:http';
+import { pathToFileURL } from 'node:url';
 import { Server } from 'socket.io';
 import { loadConfig } from './config.js';
 import { log, setLogLevel } from './log.js';
@@ -66,7 +67,7 @@ export function startServer(config) {
   return { io, httpServer, listening, close };
 }
 
-const isMain = import.meta.url === new URL(`file://${process.argv[1]}`).href;
+const isMain = process.argv[1] !== undefined && import.meta.url === pathToFileURL(process.argv[1]).href;
 if (isMain) {
   let config;
   try {

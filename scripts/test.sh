@@ -16,8 +16,14 @@ cargo build -p chat-core --target wasm32-unknown-unknown
 step "workspace tests: core contract, simulation, hosts"
 cargo test --workspace
 
+step "core contract tests again, against a cluster of three engines (partitions spread, mail between them)"
+WORLD_NODES=3 cargo test -p chat-core --tests
+
 step "native host: conformance suite (socket.io-client) and kill -9 durability, on SQLite and Postgres"
 ./scripts/conformance.sh sqlite postgres
+
+step "cluster mode: three native processes on Postgres + Redis: conformance spread over them, kill -9 failover"
+./scripts/cluster.sh
 
 step "demo web client in a real browser, and the code samples of docs/client.md"
 ./scripts/web.sh

@@ -160,6 +160,10 @@ impl ChatPartition {
     }
 
     pub fn handle(&mut self, ctx: &mut Ctx, msg: ChatMsg) {
+        // The room is memory only: restoring it needs no stored state, so it never waits.
+        if let ChatMsg::Restore { socket, user } = msg {
+            return self.restore_joined(socket, user);
+        }
         match &self.phase {
             Phase::Loading(_) | Phase::Creating { .. } => self.waiting.push_back(msg),
             Phase::Unloaded => {
@@ -250,7 +254,7 @@ impl ChatPartition {
     fn handle_absent(&mut self, ctx: &mut Ctx, msg: ChatMsg) {
         match msg {
             ChatMsg::Leave { reply, .. } => ctx.reply_ok(&reply, None),
-            ChatMsg::SocketGone { .. } | ChatMsg::Typing { .. } => {}
+            ChatMsg::SocketGone { .. } | ChatMsg::Typing { .. } | ChatMsg::Restore { .. } => {}
             other => self.fail_msg(ctx, other, ChatError::chat_not_found()),
         }
     }
@@ -273,6 +277,7 @@ impl ChatPartition {
                 ctx.reply_ok(&reply, None);
             }
             ChatMsg::SocketGone { socket, user } => self.leave(ctx, &socket, &user),
+            ChatMsg::Restore { socket, user } => self.restore_joined(socket, user),
             ChatMsg::Read { reply, .. }
             | ChatMsg::History { reply, .. }
             | ChatMsg::Create { reply, .. }
@@ -299,6 +304,7 @@ impl ChatPartition {
                 ctx.reply_ok(&reply, None);
             }
             ChatMsg::SocketGone { socket, user } => self.leave(ctx, &socket, &user),
+            ChatMsg::Restore { socket, user } => self.restore_joined(socket, user),
             ChatMsg::Send { user, command, reply } => {
                 self.pending.push_back(Intent::Send { user, command, reply });
                 self.flush(ctx);

@@ -10,6 +10,7 @@ use crate::config::Limits;
 use crate::effect::{http_error_json, Effect, LogLevel};
 use crate::error::ChatError;
 use crate::ids::{AckId, ChatId, IdMaker, IdSource, Millis, OpId, RequestId, SocketId, UserId};
+use crate::placement::{NodeId, PartitionKey as Key, Placement};
 use crate::route::{chat_arrival, connect_envelope, event_envelope, http_envelope, user_arrival, ChatArrival, ChatMsg, Ctx, Envelope, Outbox, Reply, UserArrival, UserMsg};
 use crate::storage::StorageResult;
 use crate::user::UserPartition;
@@ -33,12 +34,34 @@ pub enum Input {
     HttpRejected { request: RequestId, error: ChatError },
     /// The result of an [`Effect::Storage`].
     Storage { op: OpId, result: StorageResult },
+    /// A message from a partition on another process (cluster hosts). One that is not
+    /// `forwarded` yet goes on to its owner if this process's view says it is elsewhere;
+    /// a forwarded one is handled here, so views that disagree cannot bounce it forever.
+    Mail { envelope: Envelope, forwarded: bool },
 }
 
-#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord)]
-enum Key {
-    Chat(ChatId),
-    User(UserId),
+/// A socket this process holds, as [`Engine::change_placement`] needs it.
+#[derive(Clone, Debug, PartialEq)]
+pub struct HeldSocket {
+    pub socket: SocketId,
+    pub user: UserId,
+    /// The chats whose room the socket is in.
+    pub chats: Vec<ChatId>,
+}
+
+/// A message for a partition that another process owns (see [`Engine::poll_remote`]).
+#[derive(Clone, Debug, PartialEq)]
+pub struct Remote {
+    pub to: NodeId,
+    pub envelope: Envelope,
+    pub forwarded: bool,
+}
+
+fn key_of(envelope: &Envelope) -> Key {
+    match envelope {
+        Envelope::ToChat(chat, _) => Key::Chat(chat.clone()),
+        Envelope::ToUser(user, _) => Key::User(user.clone()),
+    }
 }
 
 pub struct Engine {
@@ -56,6 +79,8 @@ pub struct Engine {
     timers: BTreeSet<(Millis, Key)>,
     mail: VecDeque<Envelope>,
     effects: VecDeque<Effect>,
+    placement: Placement,
+    remote: VecDeque<Remote>,
 }
 
 impl Engine {
@@ -73,6 +98,8 @@ impl Engine {
             timers: BTreeSet::new(),
             mail: VecDeque::new(),
             effects: VecDeque::new(),
+            placement: Placement::solo(),
+            remote: VecDeque::new(),
         }
     }
 
@@ -91,6 +118,14 @@ impl Engine {
             Input::Event { socket, event, payload, ack } => self.event(now, socket, event, payload, ack),
             Input::Http { request, authorization, call } => self.http(now, request, authorization, call),
             Input::HttpRejected { request, error } => self.reply_here(now, &Reply::Http { request }, error),
+            Input::Mail { envelope, forwarded } => {
+                let owner = self.placement.owner(&key_of(&envelope));
+                if forwarded || owner == self.placement.me() {
+                    self.deliver(now, envelope);
+                } else {
+                    self.remote.push_back(Remote { to: owner, envelope, forwarded: true });
+                }
+            }
             Input::Storage { op, result } => match self.ops.remove(&op) {
                 Some(Key::Chat(chat)) => {
                     self.with_chat(now, &chat, |partition, ctx| partition.handle_storage(ctx, op, result));
@@ -214,14 +249,119 @@ impl Engine {
         self.effects.extend(out.effects);
     }
 
-    /// Delivers messages between partitions until none is left.
+    /// Delivers messages between partitions until none is left; those for partitions
+    /// another process owns wait in [`Engine::poll_remote`].
     fn pump(&mut self, now: Millis) {
         while let Some(envelope) = self.mail.pop_front() {
-            match envelope {
-                Envelope::ToChat(chat, msg) => self.deliver_to_chat(now, chat, msg),
-                Envelope::ToUser(user, msg) => self.deliver_to_user(now, user, msg),
+            let owner = self.placement.owner(&key_of(&envelope));
+            if owner == self.placement.me() {
+                self.deliver(now, envelope);
+            } else {
+                self.remote.push_back(Remote { to: owner, envelope, forwarded: false });
             }
         }
+    }
+
+    fn deliver(&mut self, now: Millis, envelope: Envelope) {
+        match envelope {
+            Envelope::ToChat(chat, msg) => self.deliver_to_chat(now, chat, msg),
+            Envelope::ToUser(user, msg) => self.deliver_to_user(now, user, msg),
+        }
+    }
+
+    /// The next message for a partition on another process. Carry them after this call's
+    /// effects, in order: an effect never depends on mail sent after it.
+    pub fn poll_remote(&mut self) -> Option<Remote> {
+        self.remote.pop_front()
+    }
+
+    pub fn placement(&self) -> &Placement {
+        &self.placement
+    }
+
+    /// The live processes changed. Partitions this process no longer owns are dropped:
+    /// their new owner rebuilds them from storage (and from the restores hosts send for
+    /// the sockets they hold), and what was in flight here gets no answer, as if this
+    /// process had crashed, which clients survive by retrying.
+    pub fn set_placement(&mut self, placement: Placement) {
+        self.placement = placement;
+        let lost: Vec<Key> = self
+            .chats
+            .keys()
+            .map(|chat| Key::Chat(chat.clone()))
+            .chain(self.users.keys().map(|user| Key::User(user.clone())))
+            .filter(|key| !self.placement.owns(key))
+            .collect();
+        for key in &lost {
+            match key {
+                Key::Chat(chat) => {
+                    self.chats.remove(chat);
+                }
+                Key::User(user) => {
+                    self.users.remove(user);
+                }
+            }
+            self.set_deadline(key, None);
+        }
+        self.ops.retain(|_, key| !lost.contains(key));
+    }
+
+    /// The live processes changed (cluster hosts): partitions move ([`Engine::set_placement`]);
+    /// the new owners of the partitions that `held` sockets belong to hear that those
+    /// sockets are still here ([`UserMsg::Restore`], [`ChatMsg::Restore`]); and the rooms
+    /// of the chats this process owns forget the sockets of processes that left
+    /// (`node_of` says which process holds a socket).
+    pub fn change_placement(
+        &mut self,
+        now: Millis,
+        placement: Placement,
+        held: impl IntoIterator<Item = HeldSocket>,
+        node_of: impl Fn(&SocketId) -> Option<NodeId>,
+    ) {
+        let before = std::mem::replace(&mut self.placement, placement.clone());
+        self.set_placement(placement);
+        let after = &self.placement;
+        let moved = |key: &Key| before.owner(key) != after.owner(key);
+        let mut restores = Vec::new();
+        for HeldSocket { socket, user, chats } in held {
+            if moved(&Key::User(user.clone())) {
+                restores.push(Envelope::ToUser(user.clone(), UserMsg::Restore { socket: socket.clone(), chats: chats.clone() }));
+            }
+            for chat in chats {
+                if moved(&Key::Chat(chat.clone())) {
+                    restores.push(Envelope::ToChat(chat, ChatMsg::Restore { socket: socket.clone(), user: user.clone() }));
+                }
+            }
+        }
+        self.mail.extend(restores);
+        let gone: Vec<NodeId> = before.nodes().iter().filter(|node| !after.nodes().contains(node)).copied().collect();
+        if gone.is_empty() {
+            self.pump(now);
+        } else {
+            self.drop_joined(now, |socket| node_of(socket).is_some_and(|node| gone.contains(&node)));
+        }
+    }
+
+    /// A socket of this process that a partition elsewhere refused (its
+    /// [`Effect::RejectConnection`] came from another process): it has no user here.
+    pub fn forget_socket(&mut self, socket: &SocketId) {
+        self.sockets.remove(socket);
+    }
+
+    /// Sockets that died with their process leave the rooms of the chats this process
+    /// owns. Nothing is emitted: their users' partitions hear of them through
+    /// [`UserMsg::Lost`] and announce what changed.
+    pub fn drop_joined(&mut self, now: Millis, gone: impl Fn(&SocketId) -> bool) {
+        let mut mail = Vec::new();
+        for (chat, partition) in &self.chats {
+            for (socket, user) in partition.joined() {
+                if gone(socket) {
+                    mail.push(Envelope::ToChat(chat.clone(), ChatMsg::SocketGone { socket: socket.clone(), user: user.clone() }));
+                }
+            }
+        }
+        self.mail.extend(mail);
+        self.pump(now);
     }
 
     fn deliver_to_chat(&mut self, now: Millis, chat: ChatId, msg: ChatMsg) {

@@ -23,6 +23,7 @@ pub mod time;
 pub mod validate;
 pub mod engine;
 pub mod memory;
+pub mod placement;
 pub mod chat;
 pub mod effect;
 pub mod route;

@@ -47,6 +47,9 @@ pub enum ChatMsg {
     Rename { user: UserId, title: String, reply: Reply },
     AddMember { actor: UserId, member: UserId, reply: Reply },
     RemoveMember { actor: UserId, member: UserId, reply: Reply },
+    /// A socket that stayed in the room while this partition moved to another process
+    /// (cluster hosts): put it back in the partition's view of the room; nothing is emitted.
+    Restore { socket: SocketId, user: UserId },
 }
 
 /// A message for the user partition that owns `UserId`.
@@ -71,6 +74,13 @@ pub enum UserMsg {
     PresenceAsk { asker: UserId, token: u64 },
     /// The answer to a [`UserMsg::PresenceAsk`].
     PresenceTell { token: u64, user: UserId, online: bool },
+    /// A socket that stayed connected on another process while this partition moved
+    /// (cluster hosts), with the chats whose room it is in; nothing is emitted.
+    Restore { socket: SocketId, chats: Vec<ChatId> },
+    /// The process holding the socket died. Like [`UserMsg::Disconnect`], but also for a
+    /// socket this partition never heard of (it moved here after the process died): the
+    /// user's contacts were told the user was online through it.
+    Lost { socket: SocketId },
 }
 
 impl UserMsg {
@@ -151,6 +161,7 @@ pub enum ChatArrival {
 pub fn chat_arrival(msg: &ChatMsg) -> ChatArrival {
     match msg {
         ChatMsg::SocketGone { .. } => ChatArrival::Drop,
+        ChatMsg::Restore { .. } => ChatArrival::Load,
         ChatMsg::Create { .. } => ChatArrival::Create,
         _ => ChatArrival::Load,
     }

@@ -209,6 +209,16 @@ impl UserPartition {
             UserMsg::PresenceAsk { asker, token } => {
                 ctx.to_user(asker, UserMsg::PresenceTell { token, user: self.id.clone(), online: false })
             }
+            // The socket is connected whatever storage says: keep it.
+            UserMsg::Restore { socket, chats } => {
+                if !self.sockets.contains_key(&socket) {
+                    self.restore_socket(socket, chats.into_iter().collect());
+                }
+            }
+            // Announcing needs the user's chats; a lost socket is simply forgotten.
+            UserMsg::Lost { socket } => {
+                self.sockets.remove(&socket);
+            }
             // Nothing of these lives without the loaded state: sockets connect only once loaded.
             UserMsg::Disconnect { .. }
             | UserMsg::SendDone { .. }
@@ -278,6 +288,18 @@ impl UserPartition {
                 ctx.to_user(asker, UserMsg::PresenceTell { token, user: self.id.clone(), online: self.is_online() });
             }
             UserMsg::PresenceTell { token, user, online } => self.snapshot_answer(ctx, token, user, online),
+            UserMsg::Restore { socket, chats } => {
+                // A socket this partition already knows keeps what it knows.
+                if !self.sockets.contains_key(&socket) {
+                    self.restore_socket(socket, chats.into_iter().collect());
+                }
+            }
+            UserMsg::Lost { socket } => {
+                if !self.sockets.contains_key(&socket) {
+                    self.restore_socket(socket.clone(), BTreeSet::new());
+                }
+                self.disconnect(ctx, socket);
+            }
         }
     }
 

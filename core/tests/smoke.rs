@@ -23,3 +23,14 @@ fn a_message_travels_from_sender_to_room_and_inbox() {
     let retry = w.call(&alice, "message:send", json!({ "chatId": chat, "body": "hi", "clientId": uuid(1) }));
     assert_eq!(retry["data"], ack["data"]);
 }
+
+#[test]
+fn with_world_nodes_set_the_partitions_spread_over_that_many_engines() {
+    let mut w = World::new();
+    let sockets: Vec<_> = (0..12).map(|i| w.connect(&format!("user-{i}"))).collect();
+    for socket in &sockets {
+        w.group(socket, &["someone"]);
+    }
+    let expected = common::world_nodes().min(3);
+    assert_eq!(w.engines_in_use(), expected);
+}

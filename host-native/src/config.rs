@@ -95,6 +95,8 @@ pub struct ServeArgs {
     pub demo: Option<bool>,
     #[command(flatten)]
     pub limits: LimitArgs,
+    #[command(flatten)]
+    pub cluster: crate::cluster::ClusterArgs,
 }
 
 /// What the demo web client offers (`CHAT_DEMO`).

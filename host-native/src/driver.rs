@@ -1,16 +1,21 @@
 //! The one task that owns the core's [`Engine`]: it feeds the world's inputs in and carries
 //! the engine's effects out (socket rooms, emits, acks, storage, HTTP answers, logs).
 
+use crate::cluster::wire::{node_of_request, node_of_socket, AdminView, BusMsg, Naming};
+use crate::cluster::{Channel, ClusterLink, Outgoing};
 use crate::metrics::Metrics;
 use crate::store::Store;
 use chat_core::auth::Handshake;
 use chat_core::command::HttpRequest;
 use chat_core::config::Limits;
 use chat_core::effect::{connect_error_json, LogLevel, Room, ServerEvent, Target};
-use chat_core::ids::{AckId, IdSource, Millis, OpId, RequestId, SocketId};
+use chat_core::ids::{AckId, ChatId, IdSource, Millis, OpId, RequestId, SocketId, UserId};
+use chat_core::engine::HeldSocket;
+use chat_core::placement::{NodeId, Placement};
+use chat_core::route::{Envelope, UserMsg};
 use chat_core::storage::{StorageOp, StorageResult};
 use chat_core::{Effect, Engine, Input};
-use serde_json::{json, Value};
+use serde_json::Value;
 use socketioxide::extract::{AckSender, SocketRef};
 use socketioxide::SocketIo;
 use std::collections::{BTreeMap, BTreeSet, HashMap};
@@ -38,6 +43,32 @@ pub enum HostInput {
     StorageDone { op: OpId, result: StorageResult, started: Instant, commit: bool },
     /// Stop taking work, finish what is in flight, then answer.
     Drain { done: oneshot::Sender<()> },
+    /// Cluster mode: a message from another process.
+    Bus(BusMsg),
+    /// Cluster mode: the live processes now.
+    View { live: Vec<NodeId> },
+    /// Cluster mode: a process died holding these sockets.
+    NodeDied { node: NodeId, sockets: Vec<(SocketId, UserId)> },
+    /// Cluster mode: stop waiting for other processes' answers to an admin sockets call.
+    AdminTimeout { token: u64 },
+}
+
+/// How long admin sockets waits for the other processes of a cluster.
+const ADMIN_WAIT: Duration = Duration::from_secs(1);
+
+/// An admin sockets call waiting for the other processes' views.
+struct AdminQuery {
+    respond: oneshot::Sender<HttpAnswer>,
+    waiting: BTreeSet<NodeId>,
+    view: AdminView,
+}
+
+/// Where an effect is carried out.
+enum Home {
+    Here,
+    Node(NodeId),
+    /// Room emits: every process delivers to the room members it holds.
+    Everywhere,
 }
 
 /// A refused handshake: the client sees `code` as `err.message`.
@@ -115,10 +146,24 @@ pub struct Driver {
     rooms: BTreeMap<String, BTreeSet<SocketId>>,
     storage_in_flight: usize,
     draining: Option<oneshot::Sender<()>>,
+    naming: Naming,
+    cluster: Option<ClusterLink>,
+    /// Effects for one other process (or everyone) waiting to go out as one bus message.
+    outbox: Option<(Channel, Vec<Effect>)>,
+    admin_queries: HashMap<u64, AdminQuery>,
+    next_admin_token: u64,
 }
 
 impl Driver {
-    pub fn new(limits: Limits, secret: Vec<u8>, store: Store, io: SocketIo, namespace: String, metrics: Arc<Metrics>) -> (Self, DriverHandle) {
+    pub fn new(
+        limits: Limits,
+        secret: Vec<u8>,
+        store: Store,
+        io: SocketIo,
+        namespace: String,
+        metrics: Arc<Metrics>,
+        naming: Naming,
+    ) -> (Self, DriverHandle) {
         let (tx, rx) = mpsc::unbounded_channel();
         let driver = Self {
             engine: Engine::new(limits, secret, Box::new(OsRandom)),
@@ -137,8 +182,19 @@ impl Driver {
             rooms: BTreeMap::new(),
             storage_in_flight: 0,
             draining: None,
+            naming,
+            cluster: None,
+            outbox: None,
+            admin_queries: HashMap::new(),
+            next_admin_token: 0,
         };
         (driver, DriverHandle { tx })
+    }
+
+    /// Cluster mode: this process is `link.me` among `live`.
+    pub fn join_cluster(&mut self, link: ClusterLink, live: Vec<NodeId>) {
+        self.engine.set_placement(Placement::new(link.me, live));
+        self.cluster = Some(link);
     }
 
     /// Runs until drained.
@@ -180,7 +236,7 @@ impl Driver {
                     let _ = done.send(Err(ConnectRefusal { code: "INTERNAL" }));
                     return;
                 }
-                let id = SocketId::new(socket.id.to_string());
+                let id = self.naming.socket(&socket.id.to_string());
                 self.conns.insert(id.clone(), Conn { socket, held: Some(Vec::new()), user: None, accepted_at: None });
                 self.connecting.insert(id.clone(), done);
                 self.engine.handle(now, Input::Connect { socket: id, handshake });
@@ -188,7 +244,7 @@ impl Driver {
             HostInput::Connected { socket } => {
                 let held = self.conns.get_mut(&socket).and_then(|conn| conn.held.take()).unwrap_or_default();
                 for effect in held {
-                    self.effect(effect).await;
+                    self.apply(effect).await;
                 }
                 self.metrics.set_connections(self.conns.len());
                 return;
@@ -201,6 +257,9 @@ impl Driver {
                 }
                 self.rooms.retain(|_, members| !members.is_empty());
                 self.metrics.set_connections(self.conns.len());
+                if let Some(cluster) = &self.cluster {
+                    cluster.send(Outgoing::Unregister { socket: socket.clone() });
+                }
                 self.engine.handle(now, Input::Disconnect { socket });
             }
             HostInput::Event { socket, event, payload, ack } => {
@@ -210,23 +269,22 @@ impl Driver {
                 self.engine.handle(now, Input::Event { socket, event, payload, ack: Some(id) });
             }
             HostInput::Http { authorization, call, respond } => {
-                self.next_request += 1;
-                let request = RequestId(self.next_request);
+                let request = self.new_request();
                 self.http.insert(request, respond);
                 self.engine.handle(now, Input::Http { request, authorization, call });
             }
             HostInput::HttpRejected { error, respond } => {
-                self.next_request += 1;
-                let request = RequestId(self.next_request);
+                let request = self.new_request();
                 self.http.insert(request, respond);
                 self.engine.handle(now, Input::HttpRejected { request, error });
             }
             HostInput::AdminSockets { authorization, respond } => {
-                let answer = match self.engine.authorize_admin(authorization.as_deref(), now) {
-                    Ok(_) => (200, self.admin_view()),
-                    Err((error, body)) => (error.http_status(), body),
-                };
-                let _ = respond.send(answer);
+                match self.engine.authorize_admin(authorization.as_deref(), now) {
+                    Ok(_) => self.ask_admin_views(respond),
+                    Err((error, body)) => {
+                        let _ = respond.send((error.http_status(), body));
+                    }
+                }
                 self.carry_out().await;
                 return;
             }
@@ -241,8 +299,114 @@ impl Driver {
                 self.draining = Some(done);
                 return;
             }
+            HostInput::Bus(msg) => self.bus(now, msg).await,
+            HostInput::View { live } => self.view_changed(now, live),
+            HostInput::NodeDied { sockets, .. } => {
+                for (socket, user) in sockets {
+                    let envelope = Envelope::ToUser(user, UserMsg::Lost { socket });
+                    self.engine.handle(now, Input::Mail { envelope, forwarded: false });
+                }
+            }
+            HostInput::AdminTimeout { token } => {
+                if let Some(query) = self.admin_queries.remove(&token) {
+                    tracing::warn!(missing = query.waiting.len(), "admin sockets: some cluster processes did not answer in time");
+                    let _ = query.respond.send((200, query.view.to_json()));
+                }
+                return;
+            }
         }
         self.carry_out().await;
+    }
+
+    fn new_request(&mut self) -> RequestId {
+        self.next_request += 1;
+        self.naming.request(self.next_request as u32)
+    }
+
+    /// A message from another process of the cluster.
+    async fn bus(&mut self, now: Millis, msg: BusMsg) {
+        match msg {
+            BusMsg::Mail { envelope, forwarded } => self.engine.handle(now, Input::Mail { envelope, forwarded }),
+            BusMsg::Effects(effects) => {
+                for effect in effects {
+                    self.apply(effect).await;
+                }
+            }
+            BusMsg::Broadcast { from, effects } => {
+                if Some(from) != self.naming.node() {
+                    for effect in effects {
+                        self.apply(effect).await;
+                    }
+                }
+            }
+            BusMsg::AdminAsk { from, token } => {
+                let Some(me) = self.naming.node() else { return };
+                if from != me {
+                    let view = self.admin_view();
+                    self.publish(Channel::Node(from), BusMsg::AdminTell { from: me, token, view });
+                }
+            }
+            BusMsg::AdminTell { from, token, view } => {
+                let Some(query) = self.admin_queries.get_mut(&token) else { return };
+                if !query.waiting.remove(&from) {
+                    return;
+                }
+                query.view.merge(view);
+                if query.waiting.is_empty() {
+                    if let Some(query) = self.admin_queries.remove(&token) {
+                        let _ = query.respond.send((200, query.view.to_json()));
+                    }
+                }
+            }
+        }
+    }
+
+    /// The live processes changed: partitions move, and the new owners hear which of
+    /// this process's sockets are theirs (the core decides who is told what).
+    fn view_changed(&mut self, now: Millis, live: Vec<NodeId>) {
+        let Some(me) = self.naming.node() else { return };
+        let after = Placement::new(me, live);
+        if *self.engine.placement() == after {
+            return;
+        }
+        let held: Vec<HeldSocket> = self
+            .conns
+            .iter()
+            .filter_map(|(socket, conn)| {
+                let user = UserId::new(conn.user.as_deref()?);
+                let chats = self
+                    .rooms
+                    .iter()
+                    .filter(|(_, members)| members.contains(socket))
+                    .filter_map(|(room, _)| room.strip_prefix("chat:").map(ChatId::new))
+                    .collect();
+                Some(HeldSocket { socket: socket.clone(), user, chats })
+            })
+            .collect();
+        self.engine.change_placement(now, after, held, node_of_socket);
+    }
+
+    /// Admin sockets: this process's view, and in a cluster every other live process's.
+    fn ask_admin_views(&mut self, respond: oneshot::Sender<HttpAnswer>) {
+        let view = self.admin_view();
+        let Some(me) = self.naming.node() else {
+            let _ = respond.send((200, view.to_json()));
+            return;
+        };
+        let waiting: BTreeSet<NodeId> = self.engine.placement().nodes().iter().filter(|node| **node != me).copied().collect();
+        if waiting.is_empty() {
+            let _ = respond.send((200, view.to_json()));
+            return;
+        }
+        self.next_admin_token += 1;
+        let token = self.next_admin_token;
+        self.admin_queries.insert(token, AdminQuery { respond, waiting, view });
+        self.publish(Channel::All, BusMsg::AdminAsk { from: me, token });
+        let driver = DriverHandle { tx: self.tx.clone() };
+        tokio::spawn(async move {
+            tokio::time::sleep(ADMIN_WAIT).await;
+            driver.send(HostInput::AdminTimeout { token });
+        });
     }
 
     /// Sockets let in whose connection never completed are gone: tell the core.
@@ -259,9 +423,80 @@ impl Driver {
         }
     }
 
+    /// Carries out the engine's effects, then sends its mail for other processes: an
+    /// effect never depends on mail sent after it.
     async fn carry_out(&mut self) {
         while let Some(effect) = self.engine.poll_effect() {
-            self.effect(effect).await;
+            self.route(effect).await;
+        }
+        while let Some(remote) = self.engine.poll_remote() {
+            self.publish(Channel::Node(remote.to), BusMsg::Mail { envelope: remote.envelope, forwarded: remote.forwarded });
+        }
+        self.flush_outbox();
+    }
+
+    /// Which process carries an effect out: the one holding its socket or HTTP call.
+    fn home_of(&self, effect: &Effect) -> Home {
+        let Some(me) = self.naming.node() else { return Home::Here };
+        let node = match effect {
+            Effect::AcceptConnection { socket, .. }
+            | Effect::RejectConnection { socket, .. }
+            | Effect::Ack { socket, .. }
+            | Effect::Emit { to: Target::Socket(socket), .. }
+            | Effect::JoinRoom { socket, .. }
+            | Effect::LeaveRoom { socket, .. } => node_of_socket(socket),
+            Effect::Emit { to: Target::Room(_), .. } => return Home::Everywhere,
+            Effect::HttpRespond { request, .. } => Some(node_of_request(*request)),
+            Effect::Storage { .. } | Effect::Log { .. } => None,
+        };
+        match node {
+            Some(node) if node != me => Home::Node(node),
+            _ => Home::Here,
+        }
+    }
+
+    async fn route(&mut self, effect: Effect) {
+        if let Effect::Emit { event: ServerEvent::MessageNew, .. } = &effect {
+            self.metrics.message_sent();
+        }
+        match self.home_of(&effect) {
+            Home::Here => self.apply(effect).await,
+            Home::Node(node) => self.queue(Channel::Node(node), effect),
+            Home::Everywhere => {
+                self.queue(Channel::All, effect.clone());
+                self.apply(effect).await;
+            }
+        }
+    }
+
+    /// Adds an effect to the bus message being built; a different destination sends the
+    /// one before, so effects leave in the order they were made.
+    fn queue(&mut self, channel: Channel, effect: Effect) {
+        match &mut self.outbox {
+            Some((pending, effects)) if *pending == channel => effects.push(effect),
+            _ => {
+                self.flush_outbox();
+                self.outbox = Some((channel, vec![effect]));
+            }
+        }
+    }
+
+    fn flush_outbox(&mut self) {
+        let Some((channel, effects)) = self.outbox.take() else { return };
+        let msg = match (channel, self.naming.node()) {
+            (Channel::All, Some(from)) => BusMsg::Broadcast { from, effects },
+            (Channel::All, None) => return,
+            (Channel::Node(_), _) => BusMsg::Effects(effects),
+        };
+        if let Some(cluster) = &self.cluster {
+            cluster.send(Outgoing::Publish(channel, msg));
+        }
+    }
+
+    fn publish(&mut self, channel: Channel, msg: BusMsg) {
+        self.flush_outbox();
+        if let Some(cluster) = &self.cluster {
+            cluster.send(Outgoing::Publish(channel, msg));
         }
     }
 
@@ -273,7 +508,8 @@ impl Driver {
         }
     }
 
-    async fn effect(&mut self, effect: Effect) {
+    /// Carries out an effect for this process's sockets and calls.
+    async fn apply(&mut self, effect: Effect) {
         // Packets for a socket still connecting wait until its CONNECT packet is out; room
         // changes do not, so that the client is in its rooms when it hears `connect`.
         if let Some(socket) = Self::packet_for(&effect) {
@@ -287,6 +523,9 @@ impl Driver {
                 if let Some(conn) = self.conns.get_mut(&socket) {
                     conn.user = Some(user.to_string());
                     conn.accepted_at = Some(Instant::now());
+                    if let Some(cluster) = &self.cluster {
+                        cluster.send(Outgoing::Register { socket: socket.clone(), user: user.clone() });
+                    }
                 }
                 if let Some(done) = self.connecting.remove(&socket) {
                     let _ = done.send(Ok(()));
@@ -294,6 +533,7 @@ impl Driver {
             }
             Effect::RejectConnection { socket, error, correlation_id } => {
                 tracing::warn!(correlation_id = %correlation_id, data = %connect_error_json(&error, &correlation_id), "connection refused");
+                self.engine.forget_socket(&socket);
                 self.conns.remove(&socket);
                 if let Some(done) = self.connecting.remove(&socket) {
                     let _ = done.send(Err(ConnectRefusal { code: error.code() }));
@@ -307,9 +547,6 @@ impl Driver {
                 }
             }
             Effect::Emit { to, except_user, event, payload } => {
-                if event == ServerEvent::MessageNew {
-                    self.metrics.message_sent();
-                }
                 match to {
                     Target::Socket(socket) => {
                         if let Some(conn) = self.conns.get(&socket) {
@@ -376,18 +613,19 @@ impl Driver {
         });
     }
 
-    fn admin_view(&self) -> Value {
-        let users: BTreeSet<&str> = self.conns.values().filter_map(|conn| conn.user.as_deref()).collect();
-        let rooms: Vec<Value> = self
+    /// This process's sockets and rooms.
+    fn admin_view(&self) -> AdminView {
+        let users: BTreeSet<String> = self.conns.values().filter_map(|conn| conn.user.clone()).collect();
+        let rooms = self
             .rooms
             .iter()
             .map(|(room, sockets)| {
-                let user_ids: BTreeSet<&str> =
-                    sockets.iter().filter_map(|socket| self.conns.get(socket)).filter_map(|conn| conn.user.as_deref()).collect();
-                json!({ "room": room, "sockets": sockets.len(), "userIds": user_ids })
+                let user_ids: BTreeSet<String> =
+                    sockets.iter().filter_map(|socket| self.conns.get(socket)).filter_map(|conn| conn.user.clone()).collect();
+                (room.clone(), (sockets.len(), user_ids))
             })
             .collect();
         let connections = self.conns.values().filter(|conn| conn.user.is_some()).count();
-        json!({ "connections": connections, "users": users.len(), "rooms": rooms })
+        AdminView { connections, users, rooms }
     }
 }

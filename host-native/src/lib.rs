@@ -2,6 +2,7 @@
 //! socketioxide and sqlx. It translates; every chat rule lives in the core.
 
 pub mod check;
+pub mod cluster;
 pub mod config;
 pub mod demo;
 pub mod driver;

@@ -1,5 +1,6 @@
 //! `chat-server serve`: storage, the core's driver, Socket.IO and HTTP on one port.
 
+use crate::cluster::{self, wire::Naming};
 use crate::config::ServeArgs;
 use crate::driver::{Driver, HostInput};
 use crate::http::{routes, HttpState};
@@ -52,9 +53,22 @@ pub async fn serve(args: ServeArgs) -> anyhow_like::Result<()> {
         .ws_max_frame_size(limits.max_payload_bytes)
         .build_layer();
     let metrics = Arc::new(Metrics::default());
-    let (driver, handle) = Driver::new(limits.clone(), secret, store.clone(), io.clone(), namespace.clone(), metrics.clone());
+    let node = match &args.cluster.redis_url {
+        Some(_) if store.backend() != "postgres" => {
+            return Err("REDIS_URL (cluster mode) needs DATABASE_URL on Postgres: processes on several machines cannot share one SQLite file".into())
+        }
+        Some(_) => Some(cluster::new_node_id()?),
+        None => None,
+    };
+    let naming = node.map_or_else(Naming::solo, Naming::cluster);
+    let (mut driver, handle) =
+        Driver::new(limits.clone(), secret, store.clone(), io.clone(), namespace.clone(), metrics.clone(), naming.clone());
+    if let (Some(url), Some(node)) = (&args.cluster.redis_url, node) {
+        let (link, live) = cluster::join(&args.cluster, url, node, handle.clone()).await?;
+        driver.join_cluster(link, live);
+    }
     let driver_task = tokio::spawn(driver.run());
-    socket::attach(&io, namespace, handle.clone());
+    socket::attach(&io, namespace, handle.clone(), naming);
 
     let app = routes(HttpState { driver: handle.clone(), store, metrics, max_payload_bytes: limits.max_payload_bytes })
         .merge(demo_routes)

@@ -1,6 +1,11 @@
 //! A small world for contract tests: one engine, the reference storage answering every
 //! storage effect at once, a manual clock, and everything else the engine did, kept.
 //!
+//! With `WORLD_NODES=n` (n > 1) in the environment the same tests run against a cluster:
+//! n engines, each owning its share of the partitions (`chat_core::placement`), sockets and
+//! HTTP calls spread over them, and the mail between partitions on different engines
+//! carried as the cluster hosts carry it (`Engine::poll_remote` → `Input::Mail`).
+//!
 //! The world also plays the host's part for rooms: it keeps which socket is in which
 //! Socket.IO room (from `AcceptConnection`, `JoinRoom`, `LeaveRoom` and disconnects) and
 //! delivers every `Emit` to the sockets it reaches at that moment, so a test can ask what
@@ -13,6 +18,7 @@ use chat_core::config::Limits;
 use chat_core::effect::{Effect, Room, ServerEvent, Target};
 use chat_core::ids::{AckId, ChatId, CorrelationId, IdSource, Millis, OpId, RequestId, SocketId, UserId};
 use chat_core::memory::MemoryStore;
+use chat_core::placement::{NodeId, Placement};
 use chat_core::storage::{StorageOp, StorageResult};
 use chat_core::{Engine, Input};
 use serde_json::{json, Value};
@@ -30,7 +36,9 @@ impl IdSource for Lcg {
 }
 
 pub struct World {
-    pub engine: Engine,
+    engines: Vec<Engine>,
+    /// Which engine each socket is connected to.
+    homes: BTreeMap<SocketId, usize>,
     pub store: MemoryStore,
     pub now: Millis,
     /// Every effect except storage, in order.
@@ -48,7 +56,26 @@ pub struct World {
     pub delivered: BTreeMap<SocketId, Vec<(ServerEvent, Value)>>,
     /// While true, storage operations wait in `held` until stepped or released.
     hold: bool,
-    held: VecDeque<(OpId, StorageOp)>,
+    held: VecDeque<(usize, OpId, StorageOp)>,
+}
+
+/// How many engines the world runs: `WORLD_NODES`, 1 when unset.
+pub fn world_nodes() -> usize {
+    std::env::var("WORLD_NODES").ok().and_then(|n| n.parse().ok()).filter(|n: &usize| *n >= 1).unwrap_or(1)
+}
+
+fn make_engines(limits: &Limits, seed: u128) -> Vec<Engine> {
+    let n = world_nodes();
+    let nodes: Vec<NodeId> = (1..=n as u32).map(NodeId).collect();
+    (0..n)
+        .map(|i| {
+            let mut engine = Engine::new(limits.clone(), SECRET.to_vec(), Box::new(Lcg(seed + 7_919 * i as u128)));
+            if n > 1 {
+                engine.set_placement(Placement::new(nodes[i], nodes.iter().copied()));
+            }
+            engine
+        })
+        .collect()
 }
 
 impl World {
@@ -58,7 +85,8 @@ impl World {
 
     pub fn with_limits(limits: Limits) -> Self {
         Self {
-            engine: Engine::new(limits.clone(), SECRET.to_vec(), Box::new(Lcg(42))),
+            engines: make_engines(&limits, 42),
+            homes: BTreeMap::new(),
             store: MemoryStore::new(),
             now: T0,
             log: Vec::new(),
@@ -84,7 +112,8 @@ impl World {
     /// gone, and the new engine knows only what storage has.
     pub fn restart(&mut self) {
         self.restarts += 1;
-        self.engine = Engine::new(self.limits.clone(), SECRET.to_vec(), Box::new(Lcg(42 + 1_000_003 * self.restarts)));
+        self.engines = make_engines(&self.limits, 42 + 1_000_003 * self.restarts);
+        self.homes.clear();
         self.owners.clear();
         self.rooms.clear();
         self.held.clear();
@@ -98,26 +127,65 @@ impl World {
         format!("Bearer {}", self.token(user))
     }
 
-    /// Feeds an input and runs storage to completion.
+    /// Feeds an input to the engine it reaches and runs storage to completion.
     pub fn input(&mut self, input: Input) {
-        self.engine.handle(self.now, input);
+        let n = self.engines.len();
+        let at = match &input {
+            Input::Connect { socket, .. } | Input::Disconnect { socket } | Input::Event { socket, .. } => {
+                self.homes.get(socket).copied().unwrap_or(0)
+            }
+            Input::Http { request, .. } | Input::HttpRejected { request, .. } => request.0 as usize % n,
+            Input::Storage { .. } | Input::Mail { .. } => 0,
+        };
+        self.engines[at].handle(self.now, input);
         self.settle();
     }
 
     fn settle(&mut self) {
-        while let Some(effect) = self.engine.poll_effect() {
-            match effect {
-                Effect::Storage { op, request } if self.hold => self.held.push_back((op, request)),
-                Effect::Storage { op, request } => {
-                    let result = self.store.apply(&request);
-                    self.engine.handle(self.now, Input::Storage { op, result });
+        loop {
+            let mut busy = false;
+            for at in 0..self.engines.len() {
+                while let Some(effect) = self.engines[at].poll_effect() {
+                    busy = true;
+                    match effect {
+                        Effect::Storage { op, request } if self.hold => self.held.push_back((at, op, request)),
+                        Effect::Storage { op, request } => {
+                            let result = self.store.apply(&request);
+                            self.engines[at].handle(self.now, Input::Storage { op, result });
+                        }
+                        other => {
+                            // A refusal decided on another engine: the socket's own forgets it.
+                            if let Effect::RejectConnection { socket, .. } = &other {
+                                if let Some(home) = self.homes.get(socket) {
+                                    self.engines[*home].forget_socket(socket);
+                                }
+                            }
+                            self.host(&other);
+                            self.log.push(other);
+                        }
+                    }
                 }
-                other => {
-                    self.host(&other);
-                    self.log.push(other);
+                // Mail after the effects, as hosts carry it.
+                while let Some(remote) = self.engines[at].poll_remote() {
+                    busy = true;
+                    let to = remote.to.0 as usize - 1;
+                    self.engines[to].handle(self.now, Input::Mail { envelope: remote.envelope, forwarded: remote.forwarded });
                 }
             }
+            if !busy {
+                return;
+            }
         }
+    }
+
+    /// How many engines hold at least one partition in memory.
+    pub fn engines_in_use(&self) -> usize {
+        self.engines.iter().filter(|engine| engine.partitions() != (0, 0)).count()
+    }
+
+    /// How many partitions are in memory, over every engine: (chats, users).
+    pub fn partitions(&self) -> (usize, usize) {
+        self.engines.iter().map(|engine| engine.partitions()).fold((0, 0), |(c, u), (ec, eu)| (c + ec, u + eu))
     }
 
     /// From now on storage operations wait until [`World::step_storage`] or
@@ -128,24 +196,24 @@ impl World {
 
     /// Storage operations waiting, oldest first.
     pub fn held(&self) -> impl Iterator<Item = &StorageOp> {
-        self.held.iter().map(|(_, op)| op)
+        self.held.iter().map(|(_, _, op)| op)
     }
 
     /// Carries out the oldest waiting storage operation; returns it.
     pub fn step_storage(&mut self) -> Option<StorageOp> {
-        let (op, request) = self.held.pop_front()?;
+        let (at, op, request) = self.held.pop_front()?;
         let result = self.store.apply(&request);
-        self.engine.handle(self.now, Input::Storage { op, result });
+        self.engines[at].handle(self.now, Input::Storage { op, result });
         self.settle();
         Some(request)
     }
 
     /// Carries out the oldest waiting storage operation that `pick` accepts; returns it.
     pub fn step_storage_where(&mut self, pick: impl Fn(&StorageOp) -> bool) -> Option<StorageOp> {
-        let index = self.held.iter().position(|(_, op)| pick(op))?;
-        let (op, request) = self.held.remove(index)?;
+        let index = self.held.iter().position(|(_, _, op)| pick(op))?;
+        let (at, op, request) = self.held.remove(index)?;
         let result = self.store.apply(&request);
-        self.engine.handle(self.now, Input::Storage { op, result });
+        self.engines[at].handle(self.now, Input::Storage { op, result });
         self.settle();
         Some(request)
     }
@@ -153,9 +221,9 @@ impl World {
     /// Answers the oldest waiting storage operation that `pick` accepts with a failure,
     /// applying nothing; returns it.
     pub fn fail_storage_where(&mut self, pick: impl Fn(&StorageOp) -> bool) -> Option<StorageOp> {
-        let index = self.held.iter().position(|(_, op)| pick(op))?;
-        let (op, request) = self.held.remove(index)?;
-        self.engine.handle(self.now, Input::Storage { op, result: StorageResult::Failed("injected".into()) });
+        let index = self.held.iter().position(|(_, _, op)| pick(op))?;
+        let (at, op, request) = self.held.remove(index)?;
+        self.engines[at].handle(self.now, Input::Storage { op, result: StorageResult::Failed("injected".into()) });
         self.settle();
         Some(request)
     }
@@ -206,12 +274,14 @@ impl World {
     /// Moves the clock and fires due timers.
     pub fn advance(&mut self, ms: u64) {
         let target = self.now.plus(ms);
-        while let Some(at) = self.engine.poll_timeout() {
+        while let Some((index, at)) =
+            self.engines.iter().enumerate().filter_map(|(i, engine)| engine.poll_timeout().map(|at| (i, at))).min_by_key(|(_, at)| *at)
+        {
             if at > target {
                 break;
             }
             self.now = self.now.max(at);
-            self.engine.handle_timeout(self.now);
+            self.engines[index].handle_timeout(self.now);
             self.settle();
         }
         self.now = target;
@@ -226,7 +296,9 @@ impl World {
 
     fn new_socket(&mut self, user: &str) -> SocketId {
         self.next_socket += 1;
-        SocketId::new(format!("{user}#{}", self.next_socket))
+        let socket = SocketId::new(format!("{user}#{}", self.next_socket));
+        self.homes.insert(socket.clone(), self.next_socket as usize % self.engines.len());
+        socket
     }
 
     /// Connects a socket for `user` with `auth`; returns it and whether it was accepted.

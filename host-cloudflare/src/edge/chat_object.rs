@@ -55,7 +55,7 @@ fn reply_of(msg: &ChatMsg) -> Option<&Reply> {
         | ChatMsg::Rename { reply, .. }
         | ChatMsg::AddMember { reply, .. }
         | ChatMsg::RemoveMember { reply, .. } => Some(reply),
-        ChatMsg::SocketGone { .. } | ChatMsg::Typing { .. } => None,
+        ChatMsg::SocketGone { .. } | ChatMsg::Typing { .. } | ChatMsg::Restore { .. } => None,
     }
 }
 

@@ -43,8 +43,16 @@ if (!transports.includes(clientTransport)) {
   throw new Error(`conformance: CHAT_CLIENT_TRANSPORT=${clientTransport} is not in CHAT_TRANSPORTS=${transports.join(',')}`);
 }
 
+// Several processes of one cluster: each new socket and each HTTP call goes to the next
+// one in turn, so the clients of one test sit on different processes.
+const urls = (env.CHAT_URLS || env.CHAT_URL || 'http://127.0.0.1:3000')
+  .split(',')
+  .map((u) => u.trim().replace(/\/+$/, ''))
+  .filter(Boolean);
+
 export const CFG = Object.freeze({
-  url: (env.CHAT_URL || 'http://127.0.0.1:3000').replace(/\/+$/, ''),
+  url: urls[0],
+  urls,
   secret: env.JWT_SECRET,
   namespace: namespaceOf(env.CHAT_NAMESPACE),
   socketPath: env.CHAT_SOCKET_PATH || '/socket.io',
@@ -74,11 +82,21 @@ if (!CFG.secret) {
 
 // Fail fast and clearly when nothing listens at CHAT_URL: every test file imports this
 // module, so an unreachable host fails each file at once instead of timing out per test.
-try {
-  await fetch(`${CFG.url}/healthz`, { signal: AbortSignal.timeout(Math.min(CFG.waitMs, 5000)) });
-} catch (err) {
-  const why = err?.cause?.code || err?.cause?.message || err?.message || String(err);
-  throw new Error(`conformance: cannot reach CHAT_URL=${CFG.url} (${why}); start the host first (see README.md)`);
+for (const url of CFG.urls) {
+  try {
+    await fetch(`${url}/healthz`, { signal: AbortSignal.timeout(Math.min(CFG.waitMs, 5000)) });
+  } catch (err) {
+    const why = err?.cause?.code || err?.cause?.message || err?.message || String(err);
+    throw new Error(`conformance: cannot reach ${url} (${why}); start the host first (see README.md)`);
+  }
+}
+
+let turn = 0;
+/** The base URL for the next socket or HTTP call (round robin over CHAT_URLS). */
+export function nextUrl() {
+  const url = CFG.urls[turn % CFG.urls.length];
+  turn += 1;
+  return url;
 }
 
 // --- small utilities ---------------------------------------------------------------------
@@ -208,7 +226,7 @@ export function openSocket(opts = {}) {
   if (handshakeAuth !== undefined) ioOpts.auth = handshakeAuth;
   if (headers) ioOpts.extraHeaders = headers;
   if (query) ioOpts.query = query;
-  const s = io(`${CFG.url}${namespace}`, ioOpts);
+  const s = io(`${nextUrl()}${namespace}`, ioOpts);
   attachRecorder(s);
   liveSockets.add(s);
   return s;
@@ -520,7 +538,7 @@ export async function http(method, path, { token, body, raw, headers = {}, timeo
     payload = JSON.stringify(body);
     h['content-type'] = 'application/json';
   }
-  const res = await fetch(`${CFG.url}${path}`, { method, headers: h, body: payload, signal: AbortSignal.timeout(timeoutMs) });
+  const res = await fetch(`${nextUrl()}${path}`, { method, headers: h, body: payload, signal: AbortSignal.timeout(timeoutMs) });
   const text = await res.text();
   let json = null;
   try {

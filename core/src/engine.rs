@@ -34,11 +34,18 @@ pub enum Input {
     HttpRejected { request: RequestId, error: ChatError },
     /// The result of an [`Effect::Storage`].
     Storage { op: OpId, result: StorageResult },
-    /// A message from a partition on another process (cluster hosts). One that is not
-    /// `forwarded` yet goes on to its owner if this process's view says it is elsewhere;
-    /// a forwarded one is handled here, so views that disagree cannot bounce it forever.
+    /// A message from a partition on another process (cluster hosts). The sender thought
+    /// this process owns the partition; if this process's view disagrees, one of the two
+    /// views is about to change: the message waits [`MISROUTED_HOLD_MS`] for this view to
+    /// catch up, then goes on to the owner this view names, marked `forwarded`. A forwarded
+    /// message is handled where it arrives, so views that disagree cannot bounce it forever.
     Mail { envelope: Envelope, forwarded: bool },
 }
+
+/// How long a message for a partition this process does not own (in its view) waits for
+/// the view to change before it goes on: longer than processes take to see the same
+/// membership change (cluster hosts poll it every 500 ms).
+pub const MISROUTED_HOLD_MS: u64 = 1_500;
 
 /// A socket this process holds, as [`Engine::change_placement`] needs it.
 #[derive(Clone, Debug, PartialEq)]
@@ -81,6 +88,8 @@ pub struct Engine {
     effects: VecDeque<Effect>,
     placement: Placement,
     remote: VecDeque<Remote>,
+    /// Mail that arrived for partitions this process does not own, with when it arrived.
+    misrouted: VecDeque<(Millis, Envelope)>,
 }
 
 impl Engine {
@@ -100,6 +109,7 @@ impl Engine {
             effects: VecDeque::new(),
             placement: Placement::solo(),
             remote: VecDeque::new(),
+            misrouted: VecDeque::new(),
         }
     }
 
@@ -119,11 +129,10 @@ impl Engine {
             Input::Http { request, authorization, call } => self.http(now, request, authorization, call),
             Input::HttpRejected { request, error } => self.reply_here(now, &Reply::Http { request }, error),
             Input::Mail { envelope, forwarded } => {
-                let owner = self.placement.owner(&key_of(&envelope));
-                if forwarded || owner == self.placement.me() {
+                if forwarded || self.placement.owns(&key_of(&envelope)) {
                     self.deliver(now, envelope);
                 } else {
-                    self.remote.push_back(Remote { to: owner, envelope, forwarded: true });
+                    self.misrouted.push_back((now, envelope));
                 }
             }
             Input::Storage { op, result } => match self.ops.remove(&op) {
@@ -141,6 +150,17 @@ impl Engine {
 
     /// Runs every timer due at `now`.
     pub fn handle_timeout(&mut self, now: Millis) {
+        while self.misrouted.front().is_some_and(|(at, _)| at.plus(MISROUTED_HOLD_MS) <= now) {
+            if let Some((_, envelope)) = self.misrouted.pop_front() {
+                let owner = self.placement.owner(&key_of(&envelope));
+                if owner == self.placement.me() {
+                    self.deliver(now, envelope);
+                    self.pump(now);
+                } else {
+                    self.remote.push_back(Remote { to: owner, envelope, forwarded: true });
+                }
+            }
+        }
         while let Some((at, key)) = self.timers.first().cloned() {
             if at > now {
                 break;
@@ -161,7 +181,12 @@ impl Engine {
 
     /// When [`Engine::handle_timeout`] is next due.
     pub fn poll_timeout(&self) -> Option<Millis> {
-        self.timers.first().map(|(at, _)| *at)
+        let timer = self.timers.first().map(|(at, _)| *at);
+        let misrouted = self.misrouted.front().map(|(at, _)| at.plus(MISROUTED_HOLD_MS));
+        match (timer, misrouted) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
+        }
     }
 
     pub fn poll_effect(&mut self) -> Option<Effect> {
@@ -334,6 +359,11 @@ impl Engine {
             }
         }
         self.mail.extend(restores);
+        // Mail that waited for this view: what it makes this process's is handled now.
+        let (mine, others): (VecDeque<_>, VecDeque<_>) =
+            std::mem::take(&mut self.misrouted).into_iter().partition(|(_, envelope)| self.placement.owns(&key_of(envelope)));
+        self.misrouted = others;
+        self.mail.extend(mine.into_iter().map(|(_, envelope)| envelope));
         let gone: Vec<NodeId> = before.nodes().iter().filter(|node| !after.nodes().contains(node)).copied().collect();
         if gone.is_empty() {
             self.pump(now);

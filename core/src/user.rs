@@ -35,6 +35,8 @@ pub struct UserPartition {
     known_order: VecDeque<ClientId>,
     /// Sends in progress by client id, with retries of the same id waiting behind them.
     sending: BTreeMap<ClientId, Vec<(SendCommand, Reply)>>,
+    /// Sends handed to a chat partition, with when to stop waiting for its answer.
+    awaiting: BTreeMap<ClientId, Millis>,
     lookups: BTreeMap<OpId, Lookup>,
     presence: Presence,
     snapshots: BTreeMap<u64, Snapshot>,
@@ -83,6 +85,7 @@ impl UserPartition {
             known: BTreeMap::new(),
             known_order: VecDeque::new(),
             sending: BTreeMap::new(),
+            awaiting: BTreeMap::new(),
             lookups: BTreeMap::new(),
             presence: Presence { last_seen: Millis(0), announced: false, announced_at: None, due: None },
             snapshots: BTreeMap::new(),
@@ -133,10 +136,15 @@ impl UserPartition {
 
     /// When [`UserPartition::handle_timeout`] is next due.
     pub fn next_deadline(&self, presence_throttle_ms: u64) -> Option<Millis> {
-        self.presence.due.or_else(|| {
+        let presence = self.presence.due.or_else(|| {
             let at = self.presence.announced_at?;
             self.sockets.is_empty().then(|| at.plus(presence_throttle_ms))
-        })
+        });
+        let answer = self.awaiting.values().min().copied();
+        match (presence, answer) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
+        }
     }
 
     pub fn handle(&mut self, ctx: &mut Ctx, msg: UserMsg) {
@@ -152,6 +160,13 @@ impl UserPartition {
     }
 
     pub fn handle_timeout(&mut self, ctx: &mut Ctx) {
+        let overdue: Vec<ClientId> = self.awaiting.iter().filter(|(_, at)| **at <= ctx.now).map(|(id, _)| id.clone()).collect();
+        for client_id in overdue {
+            // The chat's answer is lost: its sender hears nothing (and retries); retries
+            // waiting here go ahead and find out from storage what became of the message.
+            ctx.log(LogLevel::Warn, None, format!("no answer from the chat to the send of clientId {client_id} of user {}; letting retries through", self.id));
+            self.send_answered(ctx, &client_id);
+        }
         if self.presence.due.is_some_and(|due| due <= ctx.now) {
             self.presence.due = None;
             if self.is_online() != self.presence.announced {
@@ -252,7 +267,6 @@ impl UserPartition {
             }
             UserMsg::Http { command, reply } => self.http(ctx, command, reply),
             UserMsg::SendDone { client_id, outcome } => {
-                self.reserved = self.reserved.saturating_sub(1);
                 if let Ok(message) = outcome {
                     // Sends of different chats complete in any order: keep the window
                     // sorted, or an expired time behind a newer one would never leave it.
@@ -260,9 +274,8 @@ impl UserPartition {
                     self.sends.insert(at, message.created_at);
                     self.remember(message);
                 }
-                for (command, reply) in self.sending.remove(&client_id).unwrap_or_default() {
-                    self.send(ctx, command, reply);
-                }
+                // An answer after the wait was given up finds its permit already back.
+                self.send_answered(ctx, &client_id);
             }
             UserMsg::AutoJoined { socket, .. } => {
                 let Some(waiting) = self.connecting.get_mut(&socket) else { return };
@@ -418,6 +431,7 @@ impl UserPartition {
                     ctx.reply_err(&reply, error);
                 } else {
                     self.reserved += 1;
+                    self.awaiting.insert(client_id, ctx.now.plus(ctx.limits.send_answer_timeout_ms));
                     ctx.to_chat(command.chat.clone(), ChatMsg::Send { user: self.id.clone(), command, reply });
                     // The chat partition answers with SendDone; retries wait until then.
                     return;
@@ -426,6 +440,17 @@ impl UserPartition {
             other => ctx.reply_err(&reply, ChatError::internal(format!("could not check the clientId: {other:?}"))),
         }
         for (command, reply) in self.sending.remove(&client_id).unwrap_or_default() {
+            self.send(ctx, command, reply);
+        }
+    }
+
+    /// The chat answered a send (or will not): its rate-limit permit returns, and retries
+    /// of the same clientId that waited behind it go ahead.
+    fn send_answered(&mut self, ctx: &mut Ctx, client_id: &ClientId) {
+        if self.awaiting.remove(client_id).is_some() {
+            self.reserved = self.reserved.saturating_sub(1);
+        }
+        for (command, reply) in self.sending.remove(client_id).unwrap_or_default() {
             self.send(ctx, command, reply);
         }
     }

@@ -434,3 +434,38 @@ fn a_removed_member_leaves_the_room_on_the_process_holding_the_socket() {
     c.settle();
     assert!(!c.rooms[&room].contains(&bob), "bob's socket must leave the room on process 3");
 }
+
+#[test]
+fn restores_that_reach_a_process_before_it_sees_the_change_wait_for_it() {
+    let mut c = Cluster::new(&[1, 2, 3], unlimited());
+    let alice = c.connect(1, "alice").unwrap();
+    let bob = c.connect(2, "bob").unwrap();
+    // Several chats of the dying process: their new owners are processes 1 and 2, and
+    // process 2 learns of the death only after process 1 has sent it the restores.
+    let chats: Vec<String> = (0..8).map(|_| c.group_owned_by(&alice, &["bob"], 3)).collect();
+    for chat in &chats {
+        c.ok(&alice, "room:join", json!({ "chatId": chat }));
+    }
+    c.kill(3);
+    for (n, chat) in chats.iter().enumerate() {
+        c.ok(&bob, "message:send", json!({ "chatId": chat, "body": "after", "clientId": uuid(n as u32) }));
+    }
+    assert_eq!(c.received(&alice, ServerEvent::MessageNew).len(), chats.len());
+}
+
+#[test]
+fn mail_for_a_partition_this_process_never_comes_to_own_goes_on_after_a_while() {
+    let mut c = Cluster::new(&[1, 2], unlimited());
+    let alice = c.connect(1, "alice").unwrap();
+    let view = Placement::new(NodeId(1), [NodeId(1), NodeId(2)]);
+    let owner = view.owner(&PartitionKey::User(UserId::from("alice")));
+    let wrong = if owner == NodeId(1) { NodeId(2) } else { NodeId(1) };
+    // A sender with a stale view tells the wrong process that alice's socket is gone.
+    let envelope = Envelope::ToUser(UserId::from("alice"), UserMsg::Lost { socket: alice.clone() });
+    let now = c.now;
+    c.engine(wrong).handle(now, Input::Mail { envelope, forwarded: false });
+    c.settle();
+    assert!(c.call(&alice, "presence:ping", json!({})).is_some(), "the message waits: the socket still counts");
+    c.advance(chat_core::engine::MISROUTED_HOLD_MS);
+    assert!(c.call(&alice, "presence:ping", json!({})).is_none(), "then it reaches the owner: the socket is gone");
+}

@@ -325,6 +325,7 @@ impl Driver {
 
     /// A message from another process of the cluster.
     async fn bus(&mut self, now: Millis, msg: BusMsg) {
+        tracing::debug!(?msg, "bus in");
         match msg {
             BusMsg::Mail { envelope, forwarded } => self.engine.handle(now, Input::Mail { envelope, forwarded }),
             BusMsg::Effects(effects) => {
@@ -365,6 +366,7 @@ impl Driver {
     /// this process's sockets are theirs (the core decides who is told what).
     fn view_changed(&mut self, now: Millis, live: Vec<NodeId>) {
         let Some(me) = self.naming.node() else { return };
+        tracing::debug!(?live, "view");
         let after = Placement::new(me, live);
         if *self.engine.placement() == after {
             return;
@@ -430,6 +432,7 @@ impl Driver {
             self.route(effect).await;
         }
         while let Some(remote) = self.engine.poll_remote() {
+            tracing::debug!(to = %remote.to, ?remote.envelope, "bus out");
             self.publish(Channel::Node(remote.to), BusMsg::Mail { envelope: remote.envelope, forwarded: remote.forwarded });
         }
         self.flush_outbox();

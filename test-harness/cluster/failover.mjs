@@ -25,11 +25,21 @@ const { io } = require('socket.io-client');
 const BIN = process.env.CHAT_SERVER_BIN ?? new URL('../../target/debug/chat-server', import.meta.url).pathname;
 const LOAD_MS = Number(process.env.FAILOVER_LOAD_MS ?? 3000);
 const SECRET = `failover-${randomUUID()}`;
-const BASE_PORT = 41000 + Math.floor(Math.random() * 4000);
-const PORTS = [BASE_PORT, BASE_PORT + 1, BASE_PORT + 2];
+// Free ports, as the kernel hands them out (other test runs may share the machine).
+async function freePort() {
+  const { createServer } = await import('node:net');
+  return new Promise((resolve, reject) => {
+    const probe = createServer();
+    probe.once('error', reject);
+    probe.listen(0, '127.0.0.1', () => { const { port } = probe.address(); probe.close(() => resolve(port)); });
+  });
+}
+const PORTS = [await freePort(), await freePort(), await freePort()];
 const urlOf = (i) => `http://127.0.0.1:${PORTS[i]}`;
 const ACK_TIMEOUT_MS = 2500;
 const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
+const t0 = Date.now();
+const phase = (what) => console.error(`failover +${((Date.now() - t0) / 1000).toFixed(1)}s: ${what}`);
 const fail = (why) => { throw new Error(why); };
 
 for (const name of ['DATABASE_URL', 'REDIS_URL', 'CHAT_CLUSTER_PREFIX']) {
@@ -63,6 +73,8 @@ function kill9(i) {
   return new Promise((resolve) => { servers[i].once('exit', resolve); servers[i].kill('SIGKILL'); servers[i] = null; });
 }
 const alive = () => [0, 1, 2].filter((i) => servers[i] !== null);
+// Whatever happens to this script, its servers go with it.
+process.on('exit', () => { for (const child of servers) child?.kill('SIGKILL'); });
 
 async function http(user, method, path, body, at = alive()[0]) {
   const res = await fetch(`${urlOf(at)}${path}`, { method,
@@ -114,6 +126,7 @@ class Client {
       try {
         return await this.connectOnce(at);
       } catch (error) {
+        if (process.env.FAILOVER_DEBUG) phase(`${this.user} connect to ${at}: ${error?.message ?? error}`);
         this.socket?.disconnect();
         if (Date.now() > deadline) fail(`${this.user} could not connect to process ${at}: ${error?.message ?? error}`);
         await sleep(300);
@@ -127,9 +140,11 @@ class Client {
     const socket = io(urlOf(at), { auth: { token: token(this.user) }, transports: ['websocket'],
       reconnection: false, forceNew: true, timeout: 5000 });
     this.socket = socket;
+    // socket.io-client bounds the transport's opening, not the namespace's answer.
     await new Promise((resolve, reject) => {
-      socket.once('connect', resolve);
-      socket.once('connect_error', reject);
+      const timer = setTimeout(() => reject(new Error('no CONNECT answer')), 6000);
+      socket.once('connect', () => { clearTimeout(timer); resolve(); });
+      socket.once('connect_error', (error) => { clearTimeout(timer); reject(error); });
     });
     socket.on('message:new', (m) => {
       const key = `${gen}:${m.chatId}:${m.seq}`;
@@ -246,6 +261,7 @@ async function senderLoop(client, chats, until, sentIds) {
 const summary = {};
 try {
   await Promise.all([0, 1, 2].map(start));
+  phase('three processes up');
   await sleep(1500); // every process sees the other two
 
   const users = Array.from({ length: 9 }, (_, i) => `fo-${i}-${randomUUID().slice(0, 6)}`);
@@ -262,27 +278,34 @@ try {
   const chatsOf = (user) => [group, ...dms.filter((d) => d.members.includes(user)).map((d) => d.id)];
   const clients = users.map((user, i) => new Client(user, i % 3, chatsOf(user)));
   await Promise.all(clients.map((c) => c.connect(c.home)));
+  phase(`${clients.length} clients connected; load starts`);
 
   const until = { at: Date.now() + 2 * LOAD_MS + 4000 };
   const sentIds = [];
-  const senders = clients.map((c) => senderLoop(c, c.chats, until, sentIds));
+  const senders = clients.map((c) => senderLoop(c, c.chats, until, sentIds).catch((error) => {
+    problems.push(`${c.user}: ${error?.message ?? error}`);
+  }));
 
   await sleep(LOAD_MS);
   const victim = 2;
   const killedAt = Date.now();
   const orphans = clients.filter((c) => c.at === victim);
   await kill9(victim);
+  phase(`killed process ${victim}`);
   summary.killed = `process ${victim} (port ${PORTS[victim]}) with ${orphans.length} clients`;
   // Socket.IO notices the dead TCP connection at once; reconnect those clients elsewhere.
   const recoveries = await Promise.all(orphans.map(async (c) => {
     while (c.socket?.connected) await sleep(20);
+    if (process.env.FAILOVER_DEBUG) phase(`${c.user} saw the disconnect`);
     return c.recover();
   }));
+  phase('its clients reconnected and caught up');
   summary.reconnectAndCatchUpMs = { max: Math.max(...recoveries), all: recoveries, sinceKillMs: Date.now() - killedAt };
 
   await sleep(LOAD_MS);
   // Restart the killed process: a new process id, it must take its share back cleanly.
   await start(victim);
+  phase('restarted it');
   const restartedAt = Date.now();
   await sleep(1500);
   const newcomer = new Client(users[0], victim, chatsOf(users[0]));
@@ -290,6 +313,7 @@ try {
   await sleep(500);
   until.at = Date.now();
   await Promise.all(senders);
+  phase('load stopped, every send acked');
   summary.restartRejoinMs = Date.now() - restartedAt;
 
   // One message through the restarted process, seen live by a client on another process.
@@ -302,6 +326,7 @@ try {
 
   await sleep(500);
   for (const c of clients) await c.catchUp();
+  phase('final catch-up done; checking storage');
 
   // Storage: every acked message once, seq gap-free, no duplicate.
   const stored = new Map();

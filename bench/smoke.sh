@@ -6,7 +6,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 ROOT=$(pwd)
 # The whole workspace, so features unify as in `cargo test --workspace` and nothing rebuilds.
-cargo build --workspace --bins
+[ -n "${SMOKE_NO_BUILD:-}" ] || cargo build --workspace --bins
 export JWT_SECRET="smoke-$RANDOM-$RANDOM" RATE_LIMIT_MESSAGES=1000000 RATE_LIMIT_WINDOW_MS=1000 RUST_LOG=warn
 work=$(mktemp -d)
 pid=""

@@ -21,3 +21,6 @@ step "native host: conformance suite (socket.io-client) and kill -9 durability, 
 
 step "demo web client in a real browser, and the code samples of docs/client.md"
 ./scripts/web.sh
+
+step "load generator smoke (bench/smoke.sh): every scenario briefly, nothing lost or errored"
+./bench/smoke.sh

@@ -47,8 +47,10 @@ if [[ " $SERVERS " == *" node "* ]]; then
     if [ ! -f "$NODE_SERVER" ]; then
         echo "run.sh: SKIPPING the Node.js baseline: $NODE_SERVER is missing (set NODE_SERVER)" >&2
         SERVERS=${SERVERS//node/}
-    elif [ ! -d "$(dirname "$NODE_SERVER")/node_modules" ] && [ ! -d "$(dirname "$NODE_SERVER")/../node_modules" ]; then
-        (cd "$ROOT/bench/baseline-node" && npm ci --no-audit --no-fund)
+    else
+        pkg=$(dirname "$NODE_SERVER")
+        [ -f "$pkg/package.json" ] || pkg=$(dirname "$pkg")
+        if [ ! -d "$pkg/node_modules" ]; then (cd "$pkg" && npm ci --no-audit --no-fund); fi
     fi
 fi
 

@@ -54,9 +54,19 @@ if [[ " $SERVERS " == *" node "* ]]; then
     fi
 fi
 
-echo "== building chat-server and the load generator (release)" >&2
-cargo build --release -p chat-native -p chat-loadgen >&2
-BIN=$ROOT/target/release
+# PROFILE=dev uses the test build (dependencies and the core at opt-level 2, the host's
+# own glue unoptimised): quicker to get, and reported as such; release is the reference.
+PROFILE=${PROFILE:-release}
+if [ "$PROFILE" = release ]; then
+    echo "== building chat-server and the load generator (release)" >&2
+    cargo build --release -p chat-native -p chat-loadgen >&2
+    BIN=$ROOT/target/release
+else
+    echo "== building chat-server and the load generator (dev profile)" >&2
+    cargo build -p chat-native --bin chat-server >&2
+    cargo build -p chat-loadgen >&2
+    BIN=$ROOT/target/debug
+fi
 LOAD=(taskset -c "$LOAD_CORE" "$BIN/chat-load")
 
 stamp=$(date -u +%Y%m%dT%H%M%SZ)
@@ -134,6 +144,6 @@ for scenario in $SCENARIOS; do
     fi
 done
 
-machine="$(nproc) cores ($(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | xargs)), $(free -g | awk '/Mem:/{print $2}') GiB"
-command="bench/run.sh${QUICK:+ (QUICK=1)}: IDLE_CONNS=$IDLE_CONNS IDLE_BIG=$IDLE_BIG STORM_CONNS=$STORM_CONNS FANOUT_MEMBERS=$FANOUT_MEMBERS FANOUT_SENDERS=$FANOUT_SENDERS DM_PAIRS=$DM_PAIRS STEP_SECONDS=$STEP_SECONDS"
+machine="$(nproc) cores, load average $(cut -d" " -f1-3 /proc/loadavg) at the end ($(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | xargs)), $(free -g | awk '/Mem:/{print $2}') GiB"
+command="${QUICK:+QUICK=1 }PROFILE=$PROFILE bench/run.sh: IDLE_CONNS=$IDLE_CONNS IDLE_BIG=$IDLE_BIG STORM_CONNS=$STORM_CONNS FANOUT_MEMBERS=$FANOUT_MEMBERS FANOUT_SENDERS=$FANOUT_SENDERS DM_PAIRS=$DM_PAIRS STEP_SECONDS=$STEP_SECONDS"
 python3 "$ROOT/bench/report.py" "$OUT" --machine "$machine" --command "$command" --readme "$ROOT/bench/README.md"

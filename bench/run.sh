@@ -77,26 +77,31 @@ server_pid=""
 cleanup() { [ -n "$server_pid" ] && kill "$server_pid" 2>/dev/null; rm -rf "$work"; }
 trap cleanup EXIT
 
-start_server() { # kind → sets server_pid and PORT
-    local kind=$1
-    PORT=$(( 20000 + RANDOM % 20000 ))
-    local log="$OUT/$kind-server.log"
-    case $kind in
-        node) BIND="127.0.0.1:$PORT" taskset -c "$SERVER_CORE" node "$NODE_SERVER" >>"$log" 2>&1 & ;;
-        native)
-            local dir; dir=$(mktemp -d -p "$work")
-            env -u DATABASE_URL CHAT_DATA_DIR="$dir" BIND="127.0.0.1:$PORT" \
-                taskset -c "$SERVER_CORE" "$BIN/chat-server" serve >>"$log" 2>&1 & ;;
-        echo) BIND="127.0.0.1:$PORT" taskset -c "$SERVER_CORE" "$BIN/chat-echo" >>"$log" 2>&1 & ;;
-    esac
-    server_pid=$!
-    for _ in $(seq 1 200); do
-        if (exec 3<>"/dev/tcp/127.0.0.1/$PORT") 2>/dev/null; then sleep 0.5; return 0; fi
-        kill -0 "$server_pid" 2>/dev/null || break
-        sleep 0.1
+start_server() { # kind → sets server_pid and PORT; retries on another port (in use)
+    local kind=$1 attempt
+    for attempt in 1 2 3; do
+        # Below the ephemeral range (32768+), where the load generator's own ports live.
+        PORT=$(( 10000 + RANDOM % 20000 ))
+        local log="$OUT/$kind-server.log"
+        case $kind in
+            node) BIND="127.0.0.1:$PORT" taskset -c "$SERVER_CORE" node "$NODE_SERVER" >>"$log" 2>&1 & ;;
+            native)
+                local dir; dir=$(mktemp -d -p "$work")
+                env -u DATABASE_URL CHAT_DATA_DIR="$dir" BIND="127.0.0.1:$PORT" \
+                    taskset -c "$SERVER_CORE" "$BIN/chat-server" serve >>"$log" 2>&1 & ;;
+            echo) BIND="127.0.0.1:$PORT" taskset -c "$SERVER_CORE" "$BIN/chat-echo" >>"$log" 2>&1 & ;;
+        esac
+        server_pid=$!
+        for _ in $(seq 1 600); do
+            if (exec 3<>"/dev/tcp/127.0.0.1/$PORT") 2>/dev/null; then sleep 0.5; return 0; fi
+            kill -0 "$server_pid" 2>/dev/null || break
+            sleep 0.1
+        done
+        kill "$server_pid" 2>/dev/null || true
+        server_pid=""
     done
     echo "run.sh: $kind server did not start; see $log" >&2
-    exit 1
+    return 1
 }
 
 stop_server() {
@@ -108,7 +113,7 @@ stop_server() {
 
 measure() { # kind name args… → $OUT/<kind>-<name>.json
     local kind=$1 name=$2; shift 2
-    start_server "$kind"
+    if ! start_server "$kind"; then echo "{\"error\":\"$kind server did not start\"}" >"$OUT/$kind-$name.json"; return 0; fi
     echo "== $kind: $name: chat-load $*" >&2
     "${LOAD[@]}" --addr "127.0.0.1:$PORT" --server-pid "$server_pid" --label "$kind" "$@" \
         >"$OUT/$kind-$name.json" 2>>"$OUT/$kind-$name.log" || true

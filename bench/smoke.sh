@@ -14,7 +14,7 @@ cleanup() { [ -n "$pid" ] && kill "$pid" 2>/dev/null; rm -rf "$work"; }
 trap cleanup EXIT
 
 start() { # kind
-    PORT=$(( 20000 + RANDOM % 20000 ))
+    PORT=$(( 10000 + RANDOM % 20000 ))
     if [ "$1" = native ]; then
         env -u DATABASE_URL CHAT_DATA_DIR="$work/data-$PORT" BIND="127.0.0.1:$PORT" "$ROOT/target/debug/chat-server" serve >"$work/$1.log" 2>&1 &
     else

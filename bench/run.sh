@@ -70,7 +70,7 @@ fi
 LOAD=(taskset -c "$LOAD_CORE" "$BIN/chat-load")
 
 stamp=$(date -u +%Y%m%dT%H%M%SZ)
-OUT=$ROOT/bench/results/$stamp
+OUT=${OUT_DIR:-$ROOT/bench/results/$stamp}  # OUT_DIR adds to an earlier run
 mkdir -p "$OUT"
 work=$(mktemp -d)
 server_pid=""

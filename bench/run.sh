@@ -104,8 +104,13 @@ start_server() { # kind → sets server_pid and PORT; retries on another port (i
     return 1
 }
 
-stop_server() {
+stop_server() { # SIGTERM; SIGKILL if it has not stopped within 10 s (noted in the log)
     kill "$server_pid" 2>/dev/null || true
+    for _ in $(seq 1 100); do kill -0 "$server_pid" 2>/dev/null || break; sleep 0.1; done
+    if kill -0 "$server_pid" 2>/dev/null; then
+        echo "run.sh: server $server_pid still running 10 s after SIGTERM: SIGKILL" >&2
+        kill -9 "$server_pid" 2>/dev/null || true
+    fi
     wait "$server_pid" 2>/dev/null || true
     server_pid=""
     sleep 1 # let the kernel release the ports
@@ -125,7 +130,9 @@ for scenario in $SCENARIOS; do
     for kind in $SERVERS; do
         case $scenario in
             idle) measure "$kind" idle idle --conns "$IDLE_CONNS" --hold "$IDLE_HOLD" ;;
-            idle-big) if [ "$IDLE_BIG" -gt 0 ] && [ "$kind" = native ]; then
+            idle-big) if [ "$IDLE_BIG" -gt 0 ] && [ "$kind" = native ] && [ "$(ulimit -n)" -lt $((IDLE_BIG + 1000)) ]; then
+                          echo "run.sh: SKIPPING idle-big: the descriptor limit is $(ulimit -n), $IDLE_BIG sockets need more (raise the hard limit: root with CAP_SYS_RESOURCE, or limits.conf)" >&2
+                      elif [ "$IDLE_BIG" -gt 0 ] && [ "$kind" = native ]; then
                           measure "$kind" idle-big idle --conns "$IDLE_BIG" --hold "$IDLE_HOLD" --concurrency 512; fi ;;
             storm) measure "$kind" storm connect-storm --conns "$STORM_CONNS" ;;
             fanout) measure "$kind" fanout fanout --members "$FANOUT_MEMBERS" --senders "$FANOUT_SENDERS" \

@@ -27,3 +27,6 @@ step "cluster mode: three native processes on Postgres + Redis: conformance spre
 
 step "demo web client in a real browser, and the code samples of docs/client.md"
 ./scripts/web.sh
+
+step "load generator smoke (bench/smoke.sh): every scenario briefly, nothing lost or errored"
+./bench/smoke.sh

@@ -1,0 +1,161 @@
+#!/usr/bin/env bash
+# Runs every benchmark scenario against the Node.js baseline, our chat-server (release,
+# SQLite in a fresh data directory) and the echo server (the load generator's ceiling),
+# a fresh server per measurement, the server pinned to one core and the load generator to
+# the other; prints the figures side by side and records them in bench/README.md.
+# Usage: bench/run.sh            (full scales, ~15-25 min)
+#        QUICK=1 bench/run.sh    (small scales, a few minutes)
+# Knobs (env): NODE_SERVER, SERVER_CORE, LOAD_CORE, IDLE_CONNS, IDLE_BIG, STORM_CONNS,
+# FANOUT_MEMBERS, FANOUT_SENDERS, FANOUT_START, DM_PAIRS, DM_START, STEP_SECONDS,
+# SERVERS (default "node native echo"), SCENARIOS (default "idle idle-big storm fanout dms").
+set -euo pipefail
+cd "$(dirname "$0")/.."
+ROOT=$(pwd)
+
+NODE_SERVER=${NODE_SERVER:-$ROOT/bench/baseline-node/server.mjs}
+SERVER_CORE=${SERVER_CORE:-0}
+LOAD_CORE=${LOAD_CORE:-1}
+SERVERS=${SERVERS:-"node native echo"}
+SCENARIOS=${SCENARIOS:-"idle idle-big storm fanout dms"}
+if [ -n "${QUICK:-}" ]; then
+    IDLE_CONNS=${IDLE_CONNS:-2000}; IDLE_BIG=${IDLE_BIG:-0}; STORM_CONNS=${STORM_CONNS:-2000}
+    FANOUT_MEMBERS=${FANOUT_MEMBERS:-100}; DM_PAIRS=${DM_PAIRS:-500}; STEP_SECONDS=${STEP_SECONDS:-3}
+fi
+IDLE_CONNS=${IDLE_CONNS:-10000}
+IDLE_BIG=${IDLE_BIG:-100000}          # ours only (the target is to hold it); 0 skips
+STORM_CONNS=${STORM_CONNS:-5000}
+FANOUT_MEMBERS=${FANOUT_MEMBERS:-100}
+FANOUT_SENDERS=${FANOUT_SENDERS:-10}
+FANOUT_START=${FANOUT_START:-100}     # first --find-max rate (sends/s)
+DM_PAIRS=${DM_PAIRS:-500}
+DM_START=${DM_START:-1000}
+STEP_SECONDS=${STEP_SECONDS:-5}
+IDLE_HOLD=${IDLE_HOLD:-10}
+
+export JWT_SECRET="bench-$RANDOM-$RANDOM-$RANDOM"
+# Rate limits out of the way for both servers (the contract's limiter still runs).
+export RATE_LIMIT_MESSAGES=1000000000 RATE_LIMIT_WINDOW_MS=1000 MAX_SOCKETS_PER_USER=5
+export RUST_LOG=${RUST_LOG:-warn} LOG_LEVEL=${LOG_LEVEL:-warn} NODE_ENV=production
+# 100k sockets need 100k descriptors on each side (root may raise the hard limit).
+ulimit -Hn 1048576 2>/dev/null || true
+ulimit -n "$(ulimit -Hn)"
+
+if [ ! -f "$NODE_SERVER" ] && [ -f "$ROOT/bench/baseline-node/src/server.js" ]; then
+    NODE_SERVER=$ROOT/bench/baseline-node/src/server.js
+fi
+if [[ " $SERVERS " == *" node "* ]]; then
+    if [ ! -f "$NODE_SERVER" ]; then
+        echo "run.sh: SKIPPING the Node.js baseline: $NODE_SERVER is missing (set NODE_SERVER)" >&2
+        SERVERS=${SERVERS//node/}
+    else
+        pkg=$(dirname "$NODE_SERVER")
+        [ -f "$pkg/package.json" ] || pkg=$(dirname "$pkg")
+        if [ ! -d "$pkg/node_modules" ]; then (cd "$pkg" && npm ci --no-audit --no-fund); fi
+    fi
+fi
+
+# PROFILE=dev uses the test build (dependencies and the core at opt-level 2, the host's
+# own glue unoptimised): quicker to get, and reported as such; release is the reference.
+PROFILE=${PROFILE:-release}
+if [ "$PROFILE" = release ]; then
+    echo "== building chat-server and the load generator (release)" >&2
+    cargo build --release -p chat-native -p chat-loadgen >&2
+    BIN=$ROOT/target/release
+else
+    echo "== building chat-server and the load generator (dev profile)" >&2
+    cargo build -p chat-native --bin chat-server >&2
+    cargo build -p chat-loadgen >&2
+    BIN=$ROOT/target/debug
+fi
+LOAD=(taskset -c "$LOAD_CORE" "$BIN/chat-load")
+
+stamp=$(date -u +%Y%m%dT%H%M%SZ)
+OUT=${OUT_DIR:-$ROOT/bench/results/$stamp}  # OUT_DIR adds to an earlier run
+mkdir -p "$OUT"
+work=$(mktemp -d)
+server_pid=""
+cleanup() { [ -n "$server_pid" ] && kill "$server_pid" 2>/dev/null; rm -rf "$work"; }
+trap cleanup EXIT
+
+start_server() { # kind → sets server_pid and PORT; retries on another port (in use)
+    local kind=$1 attempt
+    for attempt in 1 2 3; do
+        # Below the ephemeral range (32768+), where the load generator's own ports live.
+        PORT=$(( 10000 + RANDOM % 20000 ))
+        local log="$OUT/$kind-server.log"
+        case $kind in
+            node) BIND="127.0.0.1:$PORT" taskset -c "$SERVER_CORE" node "$NODE_SERVER" >>"$log" 2>&1 & ;;
+            native)
+                local dir; dir=$(mktemp -d -p "$work")
+                env -u DATABASE_URL CHAT_DATA_DIR="$dir" BIND="127.0.0.1:$PORT" \
+                    taskset -c "$SERVER_CORE" "$BIN/chat-server" serve >>"$log" 2>&1 & ;;
+            echo) BIND="127.0.0.1:$PORT" taskset -c "$SERVER_CORE" "$BIN/chat-echo" >>"$log" 2>&1 & ;;
+        esac
+        server_pid=$!
+        for _ in $(seq 1 600); do
+            if (exec 3<>"/dev/tcp/127.0.0.1/$PORT") 2>/dev/null; then sleep 0.5; return 0; fi
+            kill -0 "$server_pid" 2>/dev/null || break
+            sleep 0.1
+        done
+        kill "$server_pid" 2>/dev/null || true
+        server_pid=""
+    done
+    echo "run.sh: $kind server did not start; see $log" >&2
+    return 1
+}
+
+stop_server() { # SIGTERM; SIGKILL if it has not stopped within 10 s (noted in the log)
+    kill "$server_pid" 2>/dev/null || true
+    for _ in $(seq 1 100); do kill -0 "$server_pid" 2>/dev/null || break; sleep 0.1; done
+    if kill -0 "$server_pid" 2>/dev/null; then
+        echo "run.sh: server $server_pid still running 10 s after SIGTERM: SIGKILL" >&2
+        kill -9 "$server_pid" 2>/dev/null || true
+    fi
+    wait "$server_pid" 2>/dev/null || true
+    server_pid=""
+    sleep 1 # let the kernel release the ports
+}
+
+measure() { # kind name args… → $OUT/<kind>-<name>.json
+    local kind=$1 name=$2; shift 2
+    if ! start_server "$kind"; then echo "{\"error\":\"$kind server did not start\"}" >"$OUT/$kind-$name.json"; return 0; fi
+    echo "== $kind: $name: chat-load $*" >&2
+    "${LOAD[@]}" --addr "127.0.0.1:$PORT" --server-pid "$server_pid" --label "$kind" "$@" \
+        >"$OUT/$kind-$name.json" 2>>"$OUT/$kind-$name.log" || true
+    cat "$OUT/$kind-$name.json" >&2
+    stop_server
+}
+
+for scenario in $SCENARIOS; do
+    for kind in $SERVERS; do
+        case $scenario in
+            idle) measure "$kind" idle idle --conns "$IDLE_CONNS" --hold "$IDLE_HOLD" ;;
+            idle-big) if [ "$IDLE_BIG" -gt 0 ] && [ "$kind" = native ] && [ "$(ulimit -n)" -lt $((IDLE_BIG + 1000)) ]; then
+                          echo "run.sh: SKIPPING idle-big: the descriptor limit is $(ulimit -n), $IDLE_BIG sockets need more (raise the hard limit: root with CAP_SYS_RESOURCE, or limits.conf)" >&2
+                      elif [ "$IDLE_BIG" -gt 0 ] && [ "$kind" = native ]; then
+                          measure "$kind" idle-big idle --conns "$IDLE_BIG" --hold "$IDLE_HOLD" --concurrency 512; fi ;;
+            storm) measure "$kind" storm connect-storm --conns "$STORM_CONNS" ;;
+            fanout) measure "$kind" fanout fanout --members "$FANOUT_MEMBERS" --senders "$FANOUT_SENDERS" \
+                        --rate "$FANOUT_START" --find-max --duration "$STEP_SECONDS" ;;
+            dms) measure "$kind" dms dms --pairs "$DM_PAIRS" --rate "$DM_START" --find-max --duration "$STEP_SECONDS" ;;
+        esac
+    done
+    # Latency of everyone at the baseline's own highest rate.
+    if [[ "$scenario" == fanout || "$scenario" == dms ]] && [ -s "$OUT/node-$scenario.json" ]; then
+        rate=$(jq -r '.max_rate // empty' "$OUT/node-$scenario.json")
+        if [ -n "$rate" ]; then
+            for kind in $SERVERS; do
+                [ "$kind" = node ] && continue
+                if [ "$scenario" = fanout ]; then
+                    measure "$kind" fanout-at-node fanout --members "$FANOUT_MEMBERS" --senders "$FANOUT_SENDERS" --rate "$rate" --duration $((STEP_SECONDS * 2))
+                else
+                    measure "$kind" dms-at-node dms --pairs "$DM_PAIRS" --rate "$rate" --duration $((STEP_SECONDS * 2))
+                fi
+            done
+        fi
+    fi
+done
+
+machine="$(nproc) cores, load average $(cut -d" " -f1-3 /proc/loadavg) at the end ($(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | xargs)), $(free -g | awk '/Mem:/{print $2}') GiB"
+command="${QUICK:+QUICK=1 }PROFILE=$PROFILE bench/run.sh: IDLE_CONNS=$IDLE_CONNS IDLE_BIG=$IDLE_BIG STORM_CONNS=$STORM_CONNS FANOUT_MEMBERS=$FANOUT_MEMBERS FANOUT_SENDERS=$FANOUT_SENDERS DM_PAIRS=$DM_PAIRS STEP_SECONDS=$STEP_SECONDS"
+python3 "$ROOT/bench/report.py" "$OUT" --machine "$machine" --command "$command" --readme "$ROOT/bench/README.md"

@@ -122,11 +122,18 @@ struct Conn {
     user: Option<String>,
     /// When the core let the socket in.
     accepted_at: Option<Instant>,
+    /// When its handshake reached the driver.
+    arrived_at: Instant,
 }
 
 /// How long a socket that was let in may take to show up as connected. A client that
 /// leaves in the middle of its handshake never does, and socketioxide tells nobody.
 const CONNECT_GRACE: Duration = Duration::from_secs(10);
+
+/// How long a handshake may wait for the core's answer. Alone the answer always comes; in
+/// a cluster it is lost when the user's owner process dies or the partition moves, and the
+/// client (whose library does not time the namespace handshake out) would wait forever.
+const ANSWER_GRACE: Duration = Duration::from_secs(10);
 
 pub struct Driver {
     engine: Engine,
@@ -237,7 +244,7 @@ impl Driver {
                     return;
                 }
                 let id = self.naming.socket(&socket.id.to_string());
-                self.conns.insert(id.clone(), Conn { socket, held: Some(Vec::new()), user: None, accepted_at: None });
+                self.conns.insert(id.clone(), Conn { socket, held: Some(Vec::new()), user: None, accepted_at: None, arrived_at: Instant::now() });
                 self.connecting.insert(id.clone(), done);
                 self.engine.handle(now, Input::Connect { socket: id, handshake });
             }
@@ -421,6 +428,19 @@ impl Driver {
             .collect();
         for socket in abandoned {
             tracing::info!(%socket, "handshake abandoned after it was accepted; treating the socket as disconnected");
+            self.input(HostInput::Disconnect { socket }).await;
+        }
+        let unanswered: Vec<SocketId> = self
+            .connecting
+            .keys()
+            .filter(|socket| self.conns.get(*socket).is_some_and(|conn| conn.arrived_at.elapsed() > ANSWER_GRACE))
+            .cloned()
+            .collect();
+        for socket in unanswered {
+            tracing::warn!(%socket, "no answer to a handshake (a cluster process died or a partition moved); refusing it with INTERNAL");
+            if let Some(done) = self.connecting.remove(&socket) {
+                let _ = done.send(Err(ConnectRefusal { code: "INTERNAL" }));
+            }
             self.input(HostInput::Disconnect { socket }).await;
         }
     }

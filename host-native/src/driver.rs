@@ -2,6 +2,7 @@
 //! the engine's effects out (socket rooms, emits, acks, storage, HTTP answers, logs).
 
 use crate::metrics::Metrics;
+use crate::send_buffer;
 use crate::store::Store;
 use chat_core::auth::Handshake;
 use chat_core::command::HttpRequest;
@@ -299,11 +300,13 @@ impl Driver {
                     let _ = done.send(Err(ConnectRefusal { code: error.code() }));
                 }
             }
-            Effect::Ack { ack, reply, .. } => {
+            Effect::Ack { socket, ack, reply } => {
                 let code = if reply["ok"] == true { "ok" } else { reply["error"].as_str().unwrap_or("INTERNAL") };
                 self.metrics.ack(code);
                 if let Some(sender) = self.acks.remove(&ack) {
-                    let _ = sender.send(&reply);
+                    if let (Err(error), Some(conn)) = (sender.send(&reply), self.conns.get(&socket)) {
+                        send_buffer::send_failed(&conn.socket, &error);
+                    }
                 }
             }
             Effect::Emit { to, except_user, event, payload } => {
@@ -313,7 +316,9 @@ impl Driver {
                 match to {
                     Target::Socket(socket) => {
                         if let Some(conn) = self.conns.get(&socket) {
-                            let _ = conn.socket.emit(event.name(), &payload);
+                            if let Err(error) = conn.socket.emit(event.name(), &payload) {
+                                send_buffer::send_failed(&conn.socket, &error);
+                            }
                         }
                     }
                     Target::Room(room) => {

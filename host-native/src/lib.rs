@@ -9,6 +9,7 @@ pub mod http;
 pub mod metrics;
 pub mod query;
 pub mod secret;
+pub mod send_buffer;
 pub mod server;
 pub mod socket;
 pub mod store;

@@ -2,13 +2,14 @@
 //! the engine's effects out (socket rooms, emits, acks, storage, HTTP answers, logs).
 
 use crate::metrics::Metrics;
+use crate::pending_acks::PendingAcks;
 use crate::send_buffer;
 use crate::store::Store;
 use chat_core::auth::Handshake;
 use chat_core::command::HttpRequest;
 use chat_core::config::Limits;
 use chat_core::effect::{connect_error_json, LogLevel, Room, ServerEvent, Target};
-use chat_core::ids::{AckId, IdSource, Millis, OpId, RequestId, SocketId};
+use chat_core::ids::{IdSource, Millis, OpId, RequestId, SocketId};
 use chat_core::storage::{StorageOp, StorageResult};
 use chat_core::{Effect, Engine, Input};
 use serde_json::{json, Value};
@@ -108,8 +109,7 @@ pub struct Driver {
     rx: mpsc::UnboundedReceiver<HostInput>,
     conns: HashMap<SocketId, Conn>,
     connecting: HashMap<SocketId, oneshot::Sender<Result<(), ConnectRefusal>>>,
-    acks: HashMap<AckId, AckSender>,
-    next_ack: u64,
+    acks: PendingAcks,
     http: HashMap<RequestId, oneshot::Sender<HttpAnswer>>,
     next_request: u64,
     /// Which sockets are in which room, mirrored from the effects (for admin sockets).
@@ -131,8 +131,7 @@ impl Driver {
             rx,
             conns: HashMap::new(),
             connecting: HashMap::new(),
-            acks: HashMap::new(),
-            next_ack: 0,
+            acks: PendingAcks::default(),
             http: HashMap::new(),
             next_request: 0,
             rooms: BTreeMap::new(),
@@ -197,6 +196,7 @@ impl Driver {
             HostInput::Disconnect { socket } => {
                 self.conns.remove(&socket);
                 self.connecting.remove(&socket);
+                self.acks.forget_socket(&socket);
                 for members in self.rooms.values_mut() {
                     members.remove(&socket);
                 }
@@ -205,10 +205,8 @@ impl Driver {
                 self.engine.handle(now, Input::Disconnect { socket });
             }
             HostInput::Event { socket, event, payload, ack } => {
-                self.next_ack += 1;
-                let id = AckId(self.next_ack);
-                self.acks.insert(id, ack);
-                self.engine.handle(now, Input::Event { socket, event, payload, ack: Some(id) });
+                let ack = self.acks.register(&socket, &event, ack);
+                self.engine.handle(now, Input::Event { socket, event, payload, ack });
             }
             HostInput::Http { authorization, call, respond } => {
                 self.next_request += 1;
@@ -303,7 +301,7 @@ impl Driver {
             Effect::Ack { socket, ack, reply } => {
                 let code = if reply["ok"] == true { "ok" } else { reply["error"].as_str().unwrap_or("INTERNAL") };
                 self.metrics.ack(code);
-                if let Some(sender) = self.acks.remove(&ack) {
+                if let Some(sender) = self.acks.take(ack) {
                     if let (Err(error), Some(conn)) = (sender.send(&reply), self.conns.get(&socket)) {
                         send_buffer::send_failed(&conn.socket, &error);
                     }

@@ -6,9 +6,9 @@
 //! fails instead of growing the queue. Such a client has already missed a packet, so it
 //! is cut off: it leaves every room (nothing more is queued for it) and is disconnected.
 //! A packet can no longer reach it, so socketioxide's `disconnect` cannot send the
-//! DISCONNECT packet and leaves the transport open; the transport then closes at the
-//! next heartbeat, whose ping cannot be queued either (at most the 25 s ping interval).
-//! Broadcasts skip a full socket without naming it; the same heartbeat closes it.
+//! DISCONNECT packet and leaves the transport open; [`crate::write_stall`] closes the
+//! connection once its writes have made no progress for `WRITE_STALL_LIMIT`.
+//! Broadcasts skip a full socket without naming it; the same write-stall limit closes it.
 
 use socketioxide::extract::SocketRef;
 use socketioxide::{SendError, SocketError};
@@ -32,6 +32,6 @@ pub fn send_failed(socket: &SocketRef, error: &SendError) {
 pub fn cut_off(socket: &SocketRef) {
     tracing::warn!(socket = %socket.id, max_buffered_packets = MAX_BUFFERED_PACKETS, "the client does not read its packets: disconnecting it");
     socket.leave_all();
-    // Fails while the buffer is full; the heartbeat closes the transport then (see above).
+    // Fails while the buffer is full; the write-stall limit closes the connection then.
     let _ = socket.clone().disconnect();
 }

@@ -64,7 +64,7 @@ pub async fn serve(args: ServeArgs) -> anyhow_like::Result<()> {
     tracing::info!(address = %args.bind, "listening");
 
     let io_for_shutdown = io.clone();
-    axum::serve(listener, app)
+    axum::serve(crate::write_stall::GuardedListener::new(listener, crate::write_stall::WRITE_STALL_LIMIT), app)
         .with_graceful_shutdown(async move {
             shutdown_signal().await;
             tracing::info!("shutting down: finishing in-flight commits, then closing sockets");

@@ -3,7 +3,8 @@
 // and during the spam, and what the spammer got (acks by code, disconnects for oversized
 // packets). Server limits at their defaults (10 messages / 10 s, 64 KiB payload).
 //
-// Usage: node spam.mjs   (env: CHAT_SERVER_BIN, USERS (5), PHASE_S (20), IN_FLIGHT (100))
+// Usage: node spam.mjs   (env: CHAT_SERVER_BIN, USERS (5), PHASE_S (20), IN_FLIGHT (100),
+// SPAM_EVENTS (a comma-separated subset of the spammed events; default all))
 
 import { randomUUID } from 'node:crypto';
 import { sleep, startServer, summary } from './lib.mjs';
@@ -72,6 +73,9 @@ try {
     () => ['message:send', { chatId: 'no-such-chat', body: 'x', clientId: randomUUID() }],
     () => ['message:send', { nonsense: true }],
   ];
+  // SPAM_EVENTS: a comma-separated subset of event names (default: all of them).
+  const only = process.env.SPAM_EVENTS?.split(',');
+  if (only) events.splice(0, events.length, ...events.filter((make) => only.includes(make()[0])));
   const lanes = Array.from({ length: 5 }, async (_, lane) => {
     let n = 0;
     while (spamming) {

@@ -38,14 +38,6 @@ impl PendingAcks {
     pub fn forget_socket(&mut self, socket: &SocketId) {
         self.waiting.retain(|_, (owner, _)| owner != socket);
     }
-
-    pub fn len(&self) -> usize {
-        self.waiting.len()
-    }
-
-    pub fn is_empty(&self) -> bool {
-        self.waiting.is_empty()
-    }
 }
 
 fn never_answered(event: &str) -> bool {

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Runs the socket.io-client conformance suite against the native host, once on SQLite and
 # once on Postgres (a fresh database per run), with short timings so it stays quick; then,
-# on the same backend, the kill -9 durability test (test-harness/native/durability.mjs).
+# on the same backend, the kill -9 durability test (test-harness/native/durability.mjs), and
+# on Postgres the storage-fault test (test-harness/native/storage-faults.mjs).
 # Usage: scripts/conformance.sh [sqlite|postgres ...]   (default: both)
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -80,6 +81,10 @@ for backend in "${backends[@]}"; do
         CHAT_SERVER_BIN="$BIN" DATABASE_URL="$url" node "$ROOT/test-harness/native/durability.mjs"
     else
         env -u DATABASE_URL CHAT_SERVER_BIN="$BIN" node "$ROOT/test-harness/native/durability.mjs"
+    fi
+    if [ "$backend" = postgres ]; then
+        printf '\n== storage faults (database unreachable, then read-only): native host on postgres\n'
+        CHAT_SERVER_BIN="$BIN" node "$ROOT/test-harness/native/storage-faults.mjs"
     fi
     if [ -n "$pg_db" ]; then
         psql -q -h 127.0.0.1 -U postgres -d test -c "DROP DATABASE IF EXISTS $pg_db WITH (FORCE)" >/dev/null

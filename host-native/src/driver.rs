@@ -4,13 +4,15 @@
 use crate::cluster::wire::{node_of_request, node_of_socket, AdminView, BusMsg, Naming};
 use crate::cluster::{Channel, ClusterLink, Outgoing};
 use crate::metrics::Metrics;
+use crate::pending_acks::PendingAcks;
+use crate::send_buffer;
 use crate::store::Store;
 use chat_core::auth::Handshake;
 use chat_core::command::HttpRequest;
 use chat_core::config::Limits;
 use chat_core::effect::{connect_error_json, LogLevel, Room, ServerEvent, Target};
-use chat_core::ids::{AckId, ChatId, IdSource, Millis, OpId, RequestId, SocketId, UserId};
 use chat_core::engine::HeldSocket;
+use chat_core::ids::{ChatId, IdSource, Millis, OpId, RequestId, SocketId, UserId};
 use chat_core::placement::{NodeId, Placement};
 use chat_core::route::{Envelope, UserMsg};
 use chat_core::storage::{StorageOp, StorageResult};
@@ -145,8 +147,7 @@ pub struct Driver {
     rx: mpsc::UnboundedReceiver<HostInput>,
     conns: HashMap<SocketId, Conn>,
     connecting: HashMap<SocketId, oneshot::Sender<Result<(), ConnectRefusal>>>,
-    acks: HashMap<AckId, AckSender>,
-    next_ack: u64,
+    acks: PendingAcks,
     http: HashMap<RequestId, oneshot::Sender<HttpAnswer>>,
     next_request: u64,
     /// Which sockets are in which room, mirrored from the effects (for admin sockets).
@@ -182,8 +183,7 @@ impl Driver {
             rx,
             conns: HashMap::new(),
             connecting: HashMap::new(),
-            acks: HashMap::new(),
-            next_ack: 0,
+            acks: PendingAcks::default(),
             http: HashMap::new(),
             next_request: 0,
             rooms: BTreeMap::new(),
@@ -259,6 +259,7 @@ impl Driver {
             HostInput::Disconnect { socket } => {
                 self.conns.remove(&socket);
                 self.connecting.remove(&socket);
+                self.acks.forget_socket(&socket);
                 for members in self.rooms.values_mut() {
                     members.remove(&socket);
                 }
@@ -270,10 +271,8 @@ impl Driver {
                 self.engine.handle(now, Input::Disconnect { socket });
             }
             HostInput::Event { socket, event, payload, ack } => {
-                self.next_ack += 1;
-                let id = AckId(self.next_ack);
-                self.acks.insert(id, ack);
-                self.engine.handle(now, Input::Event { socket, event, payload, ack: Some(id) });
+                let ack = self.acks.register(&socket, &event, ack);
+                self.engine.handle(now, Input::Event { socket, event, payload, ack });
             }
             HostInput::Http { authorization, call, respond } => {
                 let request = self.new_request();
@@ -562,18 +561,22 @@ impl Driver {
                     let _ = done.send(Err(ConnectRefusal { code: error.code() }));
                 }
             }
-            Effect::Ack { ack, reply, .. } => {
+            Effect::Ack { socket, ack, reply } => {
                 let code = if reply["ok"] == true { "ok" } else { reply["error"].as_str().unwrap_or("INTERNAL") };
                 self.metrics.ack(code);
-                if let Some(sender) = self.acks.remove(&ack) {
-                    let _ = sender.send(&reply);
+                if let Some(sender) = self.acks.take(ack) {
+                    if let (Err(error), Some(conn)) = (sender.send(&reply), self.conns.get(&socket)) {
+                        send_buffer::send_failed(&conn.socket, &error);
+                    }
                 }
             }
             Effect::Emit { to, except_user, event, payload } => {
                 match to {
                     Target::Socket(socket) => {
                         if let Some(conn) = self.conns.get(&socket) {
-                            let _ = conn.socket.emit(event.name(), &payload);
+                            if let Err(error) = conn.socket.emit(event.name(), &payload) {
+                                send_buffer::send_failed(&conn.socket, &error);
+                            }
                         }
                     }
                     Target::Room(room) => {

@@ -49,6 +49,7 @@ pub async fn serve(args: ServeArgs) -> anyhow_like::Result<()> {
 
     let (layer, io) = SocketIo::builder()
         .max_payload(limits.max_payload_bytes as u64)
+        .max_buffer_size(crate::send_buffer::MAX_BUFFERED_PACKETS)
         .ws_max_message_size(limits.max_payload_bytes)
         .ws_max_frame_size(limits.max_payload_bytes)
         .build_layer();
@@ -77,7 +78,7 @@ pub async fn serve(args: ServeArgs) -> anyhow_like::Result<()> {
     tracing::info!(address = %args.bind, "listening");
 
     let io_for_shutdown = io.clone();
-    axum::serve(listener, app)
+    axum::serve(crate::write_stall::GuardedListener::new(listener, crate::write_stall::WRITE_STALL_LIMIT), app)
         .with_graceful_shutdown(async move {
             shutdown_signal().await;
             tracing::info!("shutting down: finishing in-flight commits, then closing sockets");

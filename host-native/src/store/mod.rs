@@ -36,7 +36,14 @@ const POSTGRES_CONNECTIONS: u32 = 16;
 /// durable before it returns (synchronous is per connection); enforce foreign keys.
 const SQLITE_PRAGMAS: &str = "PRAGMA busy_timeout = 5000; PRAGMA synchronous = FULL; PRAGMA foreign_keys = ON";
 const SQLITE_READER_PRAGMAS: &str = "PRAGMA busy_timeout = 5000; PRAGMA synchronous = FULL; PRAGMA foreign_keys = ON; PRAGMA query_only = ON";
-const ACQUIRE_TIMEOUT: Duration = Duration::from_secs(30);
+/// How long an operation may wait for a connection. An unreachable database fails every
+/// attempt to connect, and the pool keeps retrying until this ends.
+const ACQUIRE_TIMEOUT: Duration = Duration::from_secs(5);
+/// The longest any one operation may take, connection included: a database that stops
+/// answering (a lost network, a hung server) must not leave a send waiting for its ack
+/// forever. The core treats a timed-out commit like any failed one (it may or may not
+/// have happened; the chat reloads), so this bounds the `INTERNAL` ack.
+pub const OPERATION_TIMEOUT: Duration = Duration::from_secs(5);
 const HEALTH_TIMEOUT: Duration = Duration::from_secs(5);
 
 static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("../migrations");
@@ -187,10 +194,29 @@ impl Store {
         self.backend.name()
     }
 
-    /// True when the database answers a trivial query within 5 s.
+    /// True when, within 5 s, the database answers a read and would accept a write:
+    /// a read-only database (PostgreSQL `default_transaction_read_only`, a standby; a
+    /// SQLite file another process holds locked) cannot store messages, so it is unhealthy.
     pub async fn healthy(&self) -> bool {
-        let probe = sqlx::query("SELECT 1").execute(&self.pool);
-        matches!(tokio::time::timeout(HEALTH_TIMEOUT, probe).await, Ok(Ok(_)))
+        matches!(tokio::time::timeout(HEALTH_TIMEOUT, self.probe()).await, Ok(Ok(true)))
+    }
+
+    async fn probe(&self) -> Result<bool, StoreError> {
+        sqlx::query("SELECT 1").execute(&self.pool).await?;
+        match self.backend {
+            Backend::Postgres => {
+                let writable: bool = sqlx::query_scalar("SELECT NOT pg_is_in_recovery() AND current_setting('transaction_read_only') = 'off'")
+                    .fetch_one(&self.writes)
+                    .await?;
+                Ok(writable)
+            }
+            Backend::Sqlite => {
+                // Taking the write lock and giving it back writes nothing. (A transaction
+                // dropped by the timeout rolls back before its connection is reused.)
+                self.begin_write().await?.rollback().await?;
+                Ok(true)
+            }
+        }
     }
 
     /// Closes every connection; later operations fail.
@@ -199,8 +225,16 @@ impl Store {
         self.writes.close().await;
     }
 
-    /// Carries out one operation, atomically. Never panics: any error is `Failed`.
+    /// Carries out one operation, atomically, within [`OPERATION_TIMEOUT`]. Never panics:
+    /// any error, and running out of time, is `Failed`.
     pub async fn apply(&self, op: &StorageOp) -> StorageResult {
+        match tokio::time::timeout(OPERATION_TIMEOUT, self.apply_untimed(op)).await {
+            Ok(result) => result,
+            Err(_) => StorageResult::Failed(format!("the database did not answer within {} ms", OPERATION_TIMEOUT.as_millis())),
+        }
+    }
+
+    async fn apply_untimed(&self, op: &StorageOp) -> StorageResult {
         let result = match op {
             StorageOp::LoadChat { chat } => self.load_chat(chat).await.map(StorageResult::Chat),
             StorageOp::LoadUser { user, sends_since } => self.load_user(user, *sends_since).await.map(StorageResult::User),

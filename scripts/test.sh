@@ -16,6 +16,9 @@ cargo build -p chat-core --target wasm32-unknown-unknown
 step "workspace tests: core contract, simulation, hosts"
 cargo test --workspace
 
+step "fuzz smoke: validation, Socket.IO codec, JWT/handshake (8 s each on the seed corpora)"
+./scripts/fuzz.sh 8
+
 step "native host: conformance suite (socket.io-client) and kill -9 durability, on SQLite and Postgres"
 ./scripts/conformance.sh sqlite postgres
 

@@ -474,6 +474,17 @@ mod tests {
         assert_eq!(SocketPacket::decode(&text.encode()).unwrap(), text);
     }
 
+    /// Found by `cargo fuzz` (sio_codec): a 105-digit integer parsed one ulp off, so the
+    /// packet encoded back to a different number (serde_json's `float_roundtrip` fixes it).
+    #[test]
+    fn long_number_literals_round_trip_exactly() {
+        let text = format!("2[\"p\",{},1]", "9".repeat(105));
+        let packet = SocketPacket::decode(&text).unwrap();
+        assert_eq!(SocketPacket::decode(&packet.encode()).unwrap(), packet);
+        let near = SocketPacket::decode("2[\"p\",1.0000000000000001e+105]").unwrap();
+        assert_eq!(SocketPacket::decode(&near.encode()).unwrap(), near);
+    }
+
     #[test]
     fn unreadable_event_arguments_still_name_the_event() {
         let lone = "212[\"message:send\",{\"body\":\"a \\ud800 b\"}]";

@@ -467,7 +467,7 @@ mod tests {
     #[test]
     fn connect_error_data_must_be_an_object_or_a_string() {
         assert_eq!(SocketPacket::decode("4\n2"), Err(CodecError::BadPayload("CONNECT_ERROR data must be an object or a string")));
-        for data in ["2", "[1]", "true", "null"] {
+        for data in [" 2", "[1]", "true", "null"] {
             assert!(matches!(SocketPacket::decode(&format!("4{data}")), Err(CodecError::BadPayload(_))), "{data}");
         }
         let text = SocketPacket::ConnectError { nsp: "/".into(), data: json!("UNAUTHORIZED") };

@@ -19,6 +19,9 @@ cargo test --workspace
 step "core contract tests again, against a cluster of three engines (partitions spread, mail between them)"
 WORLD_NODES=3 cargo test -p chat-core --tests
 
+step "fuzz smoke: validation, Socket.IO codec, JWT/handshake (8 s each on the seed corpora)"
+./scripts/fuzz.sh 8
+
 step "native host: conformance suite (socket.io-client) and kill -9 durability, on SQLite and Postgres"
 ./scripts/conformance.sh sqlite postgres
 

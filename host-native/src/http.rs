@@ -36,8 +36,11 @@ pub fn routes(state: HttpState) -> Router {
         .with_state(state)
 }
 
-fn authorization(headers: &HeaderMap) -> Option<String> {
-    headers.get("authorization").and_then(|v| v.to_str().ok()).map(str::to_string)
+/// The `Authorization` header as text. Bytes that are not UTF-8 are replaced (U+FFFD), so
+/// such a header is present and refused as a malformed token, never mistaken for an
+/// absent one (which would let the next token source decide, PROTOCOL.md §1).
+pub fn authorization(headers: &HeaderMap) -> Option<String> {
+    headers.get("authorization").map(|value| String::from_utf8_lossy(value.as_bytes()).into_owned())
 }
 
 async fn ask(state: &HttpState, headers: &HeaderMap, call: HttpRequest) -> Response {

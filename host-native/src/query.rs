@@ -1,15 +1,17 @@
 //! Reading URL query strings without trusting them.
 
 /// The first value of `name` in a query string, percent-decoded (`+` is a space).
-/// Malformed escapes are kept as they are; invalid UTF-8 makes the value absent.
+/// Malformed escapes are kept as they are. Escapes that decode to invalid UTF-8 are
+/// replaced (U+FFFD): the first `name` decides even then, so `token=%ff&token=<jwt>` is
+/// a refused token, not the second one.
 pub fn query_param(query: &str, name: &str) -> Option<String> {
     query.split('&').find_map(|pair| {
         let (key, value) = pair.split_once('=').unwrap_or((pair, ""));
-        (decode(key)? == name).then(|| decode(value)).flatten()
+        (decode(key) == name).then(|| decode(value))
     })
 }
 
-fn decode(text: &str) -> Option<String> {
+fn decode(text: &str) -> String {
     let bytes = text.as_bytes();
     let mut out = Vec::with_capacity(bytes.len());
     let mut i = 0;
@@ -27,7 +29,7 @@ fn decode(text: &str) -> Option<String> {
         }
         i += 1;
     }
-    String::from_utf8(out).ok()
+    String::from_utf8_lossy(&out).into_owned()
 }
 
 fn hex(byte: u8) -> Option<u8> {
@@ -50,9 +52,15 @@ mod tests {
     }
 
     #[test]
-    fn keeps_malformed_escapes_and_refuses_bad_utf8() {
+    fn keeps_malformed_escapes_and_replaces_bad_utf8() {
         assert_eq!(query_param("token=%zz%", "token").as_deref(), Some("%zz%"));
-        assert_eq!(query_param("token=%ff", "token"), None);
+        assert_eq!(query_param("token=%ff", "token").as_deref(), Some("\u{fffd}"));
+    }
+
+    #[test]
+    fn the_first_occurrence_decides_even_when_it_is_not_utf8() {
+        assert_eq!(query_param("token=%ff&token=a.b.c", "token").as_deref(), Some("\u{fffd}"));
+        assert_eq!(query_param("token=x&token=y", "token").as_deref(), Some("x"));
     }
 
     #[test]

@@ -32,7 +32,7 @@ pub fn attach(io: &SocketIo, namespace: String, driver: DriverHandle, naming: Na
             let parts = socket.req_parts();
             let handshake = Handshake {
                 auth: auth.ok().filter(|auth| !auth.is_null()),
-                authorization_header: parts.headers.get("authorization").and_then(|v| v.to_str().ok()).map(str::to_string),
+                authorization_header: crate::http::authorization(&parts.headers),
                 query_token: parts.uri.query().and_then(|query| query_param(query, "token")),
             };
             let (done, verdict) = oneshot::channel();

@@ -314,7 +314,12 @@ impl SocketPacket {
                 if id.is_some() {
                     return Err(CodecError::BadAckId);
                 }
+                // As socket.io-parser: an object (`{ message, data? }`) or a string. Other
+                // values could not be encoded back unambiguously (`4` + `2` reads as an id).
                 let data = json(rest)?;
+                if !(data.is_object() || data.is_string()) {
+                    return Err(CodecError::BadPayload("CONNECT_ERROR data must be an object or a string"));
+                }
                 Ok(SocketPacket::ConnectError { nsp, data })
             }
         }
@@ -455,6 +460,29 @@ mod tests {
         for packet in [ack, event, connect, refused] {
             assert_eq!(SocketPacket::decode(&packet.encode()).unwrap(), packet);
         }
+    }
+
+    /// Found by `cargo fuzz` (sio_codec, input `44\n2`): a CONNECT_ERROR carrying a
+    /// number decoded, then encoded as `42`, which reads back as an ack id.
+    #[test]
+    fn connect_error_data_must_be_an_object_or_a_string() {
+        assert_eq!(SocketPacket::decode("4\n2"), Err(CodecError::BadPayload("CONNECT_ERROR data must be an object or a string")));
+        for data in [" 2", "[1]", "true", "null"] {
+            assert!(matches!(SocketPacket::decode(&format!("4{data}")), Err(CodecError::BadPayload(_))), "{data}");
+        }
+        let text = SocketPacket::ConnectError { nsp: "/".into(), data: json!("UNAUTHORIZED") };
+        assert_eq!(SocketPacket::decode(&text.encode()).unwrap(), text);
+    }
+
+    /// Found by `cargo fuzz` (sio_codec): a 105-digit integer parsed one ulp off, so the
+    /// packet encoded back to a different number (serde_json's `float_roundtrip` fixes it).
+    #[test]
+    fn long_number_literals_round_trip_exactly() {
+        let text = format!("2[\"p\",{},1]", "9".repeat(105));
+        let packet = SocketPacket::decode(&text).unwrap();
+        assert_eq!(SocketPacket::decode(&packet.encode()).unwrap(), packet);
+        let near = SocketPacket::decode("2[\"p\",1.0000000000000001e+105]").unwrap();
+        assert_eq!(SocketPacket::decode(&near.encode()).unwrap(), near);
     }
 
     #[test]

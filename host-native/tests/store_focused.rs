@@ -21,6 +21,7 @@ on_both_backends!(
     text_round_trips_exactly,
     concurrent_dm_creation_stores_one_chat,
     concurrent_commits_across_chats,
+    a_failing_commit_among_concurrent_ones_fails_alone,
     membership_changes_keep_join_order,
     healthy_until_closed,
 );
@@ -421,4 +422,48 @@ async fn unreachable_postgres_is_an_error() {
     let result = Store::connect("postgres://postgres@127.0.0.1:1/test").await;
     assert!(result.is_err());
     eprintln!("unreachable postgres reported after {:?}: {}", started.elapsed(), result.unwrap_err());
+}
+
+/// SQLite carries concurrent commits of several chats in one transaction (group commit
+/// across chats): one that breaks a rule must fail alone and apply nothing.
+async fn a_failing_commit_among_concurrent_ones_fails_alone(db: TestDb) {
+    let store = store_support::open(&db).await;
+    for c in 0..8 {
+        assert!(matches!(store.apply(&create(group(&format!("g{c}"), &["ann", "ben"]))).await, StorageResult::Created { existing: None }));
+    }
+    let taken = commit("g7", vec![Write::Message(message("g7", 1, "ann", "taken", "first"))]);
+    assert_eq!(store.apply(&taken).await, StorageResult::Committed);
+    for _round in 0..5 {
+        let tasks: Vec<_> = (0..8u64)
+            .map(|c| {
+                let store = store.clone();
+                tokio::spawn(async move {
+                    let chat = format!("g{c}");
+                    let StorageResult::Chat(Some(record)) = store.apply(&load_chat(&chat)).await else { panic!("{chat} loads") };
+                    let seq = record.last_seq.0 + 1;
+                    // Chat g3 reuses a clientId ann already used in g7: UNIQUE (sender, clientId).
+                    let client = if c == 3 { "taken".to_string() } else { format!("{chat}-k{seq}") };
+                    let result = store.apply(&commit(&chat, vec![Write::Message(message(&chat, seq, "ann", &client, "hi"))])).await;
+                    (c, seq, result)
+                })
+            })
+            .collect();
+        for task in tasks {
+            let (c, seq, result) = task.await.expect("committer");
+            if c == 3 {
+                assert!(matches!(result, StorageResult::Failed(_)), "g{c} seq {seq}: {result:?}");
+            } else {
+                assert_eq!(result, StorageResult::Committed, "g{c} seq {seq}");
+            }
+        }
+    }
+    for c in 0..8 {
+        let StorageResult::Chat(Some(record)) = store.apply(&load_chat(&format!("g{c}"))).await else { panic!() };
+        let expected = match c {
+            3 => 0,
+            7 => 6,
+            _ => 5,
+        };
+        assert_eq!(record.last_seq, Seq(expected), "g{c}");
+    }
 }

@@ -15,6 +15,7 @@
 //! Text columns hold an escaped form of the core's strings (see [`text`]) so that U+0000,
 //! which PostgreSQL TEXT rejects, round-trips on both backends.
 
+mod batch;
 mod target;
 mod text;
 
@@ -109,6 +110,8 @@ pub struct Store {
     /// Write transactions and migrations (SQLite: one connection; PostgreSQL: `pool`).
     writes: AnyPool,
     backend: Backend,
+    /// SQLite files: commits of different chats share transactions ([`batch`]).
+    batcher: Option<tokio::sync::mpsc::UnboundedSender<batch::CommitJob>>,
 }
 
 impl std::fmt::Debug for Store {
@@ -153,7 +156,7 @@ impl Store {
                 .after_connect(|conn, _| Box::pin(async move { conn.execute(SQLITE_PRAGMAS).await.map(drop) }))
                 .connect(&target.url)
                 .await?;
-            return Ok(Store { writes: pool.clone(), pool, backend: Backend::Sqlite });
+            return Ok(Store { writes: pool.clone(), pool, backend: Backend::Sqlite, batcher: None });
         }
         let writes = AnyPoolOptions::new()
             .max_connections(1)
@@ -167,7 +170,8 @@ impl Store {
             .after_connect(|conn, _| Box::pin(async move { conn.execute(SQLITE_READER_PRAGMAS).await.map(drop) }))
             .connect(&target.url)
             .await?;
-        Ok(Store { pool, writes, backend: Backend::Sqlite })
+        let batcher = Some(batch::start(writes.clone(), Backend::Sqlite));
+        Ok(Store { pool, writes, backend: Backend::Sqlite, batcher })
     }
 
     async fn connect_postgres(target: target::Target) -> Result<Store, StoreError> {
@@ -180,7 +184,7 @@ impl Store {
             return Err(StoreError::Unsupported(format!("PostgreSQL database encoding is {encoding}, UTF8 is required")));
         }
         let pool = AnyPoolOptions::new().max_connections(POSTGRES_CONNECTIONS).acquire_timeout(ACQUIRE_TIMEOUT).connect(&target.url).await?;
-        Ok(Store { writes: pool.clone(), pool, backend: Backend::Postgres })
+        Ok(Store { writes: pool.clone(), pool, backend: Backend::Postgres, batcher: None })
     }
 
     /// Applies the migrations of `/migrations` that are not applied yet (idempotent).
@@ -377,13 +381,7 @@ impl Store {
 
     async fn commit(&self, chat: &ChatId, writes: &[Write]) -> Result<(), StoreError> {
         // The rules that need no database, as the reference checks them.
-        let messages: Vec<&Message> = writes
-            .iter()
-            .filter_map(|write| match write {
-                Write::Message(message) => Some(message),
-                _ => None,
-            })
-            .collect();
+        let messages = messages_of(writes);
         for write in writes {
             match write {
                 Write::Message(message) if message.chat_id != *chat => {
@@ -395,6 +393,12 @@ impl Store {
         }
         if let Some(pair) = messages.windows(2).find(|pair| pair[1].seq != pair[0].seq.next()) {
             return Err(StoreError::Rejected(format!("message seq {} breaks the chat's sequence at {}", pair[1].seq, pair[0].seq.next())));
+        }
+        if let Some(batcher) = &self.batcher {
+            let (done, outcome) = tokio::sync::oneshot::channel();
+            let job = batch::CommitJob { chat: chat.clone(), writes: writes.to_vec(), done };
+            batcher.send(job).map_err(|_| StoreError::Rejected("the commit batcher stopped".into()))?;
+            return outcome.await.map_err(|_| StoreError::Rejected("the commit batcher stopped".into()))?;
         }
         let mut tx = self.begin_write().await?;
         match commit_in(&mut tx, chat, writes, &messages).await {
@@ -441,6 +445,17 @@ async fn create_in(conn: &mut AnyConnection, chat: &Chat, dm_key: Option<&str>) 
         sqlx::query(sql::INSERT_MEMBER).bind(&id).bind(enc(member.as_str())).bind(position as i64).execute(&mut *conn).await?;
     }
     Ok(Created::Stored)
+}
+
+/// The messages among a commit's writes.
+fn messages_of(writes: &[Write]) -> Vec<&Message> {
+    writes
+        .iter()
+        .filter_map(|write| match write {
+            Write::Message(message) => Some(message),
+            _ => None,
+        })
+        .collect()
 }
 
 async fn commit_in(conn: &mut AnyConnection, chat: &ChatId, writes: &[Write], messages: &[&Message]) -> Result<(), StoreError> {

@@ -21,3 +21,8 @@ step "native host: conformance suite (socket.io-client) and kill -9 durability, 
 
 step "demo web client in a real browser, and the code samples of docs/client.md"
 ./scripts/web.sh
+
+# Tools (wasm-bindgen-cli, worker-build, wrangler) install once into a cache
+# (scripts/edge-tools.sh); warm, this step is the wasm build plus about two minutes.
+step "edge host: conformance suite under wrangler dev (websocket) and restart durability"
+./scripts/edge.sh test

@@ -613,6 +613,8 @@ mod tests {
         /// The next chat object to handle something dies once its storage is written,
         /// before anything it sends leaves, losing its memory.
         crash_next_chat: bool,
+        /// Each object start draws fresh ids (as from real randomness).
+        seeds: u128,
     }
 
     fn core(seed: u128) -> Core {
@@ -634,7 +636,8 @@ mod tests {
             let host = ChatHost::new(id.clone(), disk.rooms.clone(), disk.typing.clone());
             let redeliver: Vec<(Dest, Item)> = disk.outbox.iter().map(|(user, item)| (Dest::User(user.clone()), item.clone())).collect();
             self.queue.extend(redeliver);
-            self.chats.insert(id.clone(), (host, core(7)));
+            self.seeds += 1;
+            self.chats.insert(id.clone(), (host, core(7 + self.seeds)));
         }
 
         fn wake_user(&mut self, id: &UserId) {
@@ -643,7 +646,8 @@ mod tests {
             }
             let disk = self.user_disk.entry(id.clone()).or_default();
             let host = UserHost::new(id.clone(), disk.sockets.clone(), disk.presence.clone());
-            self.users.insert(id.clone(), (host, core(11)));
+            self.seeds += 1;
+            self.users.insert(id.clone(), (host, core(1_000 + self.seeds)));
         }
 
         fn chat_storage(&mut self, request: &StorageOp) -> StorageResult {
@@ -1018,7 +1022,7 @@ mod tests {
         let mut world = World::default();
         let sid = make_sid(9);
         let socket = world.connect(&sid, "fay");
-        let chat_id = world.group(&socket, &[], 1);
+        let chat_id = world.group(&socket, &["zed"], 1);
         world.emit(&socket, "message:send", json!({ "chatId": chat_id, "body": "x", "clientId": "0189c6f0-0000-4000-8000-000000000009" }), 2);
         world.emit(&socket, "room:join", json!({ "chatId": "no-such-chat" }), 3);
         let counts = &world.users[&UserId::new("fay")].0.counts;
@@ -1054,7 +1058,8 @@ mod tests {
         assert_eq!(world.store.messages(&ChatId::new(chat_id.as_str())).len(), 1);
         // The next message takes the next seq.
         world.emit(&a, "message:send", json!({ "chatId": chat_id, "body": "next", "clientId": "0189c6f0-0000-4000-8000-00000000000b" }), 4);
-        assert_eq!(world.ack(&sid_a, 4).unwrap()["data"]["seq"], 2);
+        let next = world.ack(&sid_a, 4).unwrap();
+        assert_eq!(next["data"]["seq"], 2, "{next}");
     }
 
     #[test]

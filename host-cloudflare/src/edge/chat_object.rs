@@ -214,13 +214,15 @@ impl ChatObject {
             }
         }
         let deadline = self.settle(sql)?;
-        let mut failed = self.courier.send(&self.env, None, first).await;
-        failed.extend(self.courier.send(&self.env, None, remote).await);
+        self.courier.send_and_wait(&self.env, None, first).await;
+        let delivered = self.courier.send(&self.env, None, remote).await;
         for (user, version) in outboxed {
-            if failed.contains(&Dest::User(user.clone())) {
-                self.redeliver.set(true);
-            } else {
+            if delivered.contains(&Dest::User(user.clone())) {
                 super::sql::outbox_done(sql, &user, version).map_err(Error::RustError)?;
+            } else {
+                // Failed, or went with another request's batch: sent again later (each
+                // entry is its user's latest membership, so a repeat changes nothing).
+                self.redeliver.set(true);
             }
         }
         let retry = self.redeliver.get().then(|| Millis(now().0 + OUTBOX_RETRY_MS));

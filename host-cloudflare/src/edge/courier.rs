@@ -59,9 +59,21 @@ pub(crate) struct Courier {
 }
 
 impl Courier {
-    /// Sends `remote` (in order per destination; destinations in parallel) and returns once
-    /// all of it was delivered or failed: the destinations that failed.
+    /// Sends `remote` (in order per destination; destinations in parallel). Returns once
+    /// the lanes this call started have drained: the destinations known delivered (items
+    /// that queued behind another call's batch go with it, unconfirmed here).
     pub(crate) async fn send(&self, env: &Env, from_user: Option<&str>, remote: Vec<(Dest, Item)>) -> Vec<Dest> {
+        self.send_with(env, from_user, remote, false).await
+    }
+
+    /// Sends `remote` and returns once all of it was delivered, also what queued behind
+    /// another call's batch. Only for destinations that never send back to this object
+    /// (the directory): waiting on a lane whose receiver waits on us would deadlock.
+    pub(crate) async fn send_and_wait(&self, env: &Env, from_user: Option<&str>, remote: Vec<(Dest, Item)>) -> Vec<Dest> {
+        self.send_with(env, from_user, remote, true).await
+    }
+
+    async fn send_with(&self, env: &Env, from_user: Option<&str>, remote: Vec<(Dest, Item)>, wait_queued: bool) -> Vec<Dest> {
         let mut started = Vec::new();
         let mut waits = Vec::new();
         {
@@ -75,24 +87,27 @@ impl Courier {
             }
             for (dest, count) in upto {
                 let lane = lanes.entry(dest.clone()).or_default();
-                let (tx, rx) = oneshot::channel();
-                lane.waiters.push((count, tx));
-                waits.push((dest.clone(), rx));
-                if !lane.busy {
+                let start = !lane.busy;
+                if start {
                     lane.busy = true;
-                    started.push(dest);
+                    started.push(dest.clone());
+                }
+                if start || wait_queued {
+                    let (tx, rx) = oneshot::channel();
+                    lane.waiters.push((count, tx));
+                    waits.push((dest, rx));
                 }
             }
         }
         let runs = started.into_iter().map(|dest| self.drain(env, from_user, dest));
         futures_util::future::join_all(runs).await;
-        let mut failed = Vec::new();
+        let mut delivered = Vec::new();
         for (dest, rx) in waits {
-            if !rx.await.unwrap_or(false) {
-                failed.push(dest);
+            if rx.await.unwrap_or(false) {
+                delivered.push(dest);
             }
         }
-        failed
+        delivered
     }
 
     async fn drain(&self, env: &Env, from_user: Option<&str>, dest: Dest) {

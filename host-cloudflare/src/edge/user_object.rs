@@ -176,7 +176,7 @@ impl UserObject {
         let first = self.settle().await?;
         // The directory hears of sockets let in or gone before the CONNECT (or anything
         // else) leaves, so an admin call made after it lists them.
-        self.courier.send(&self.env, Some(me.as_str()), first).await;
+        self.courier.send_and_wait(&self.env, Some(me.as_str()), first).await;
         self.courier.send(&self.env, Some(me.as_str()), remote).await;
         Ok(())
     }

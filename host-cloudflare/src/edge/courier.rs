@@ -42,6 +42,9 @@ fn name(dest: &Dest) -> String {
     }
 }
 
+/// How long a waiting send lets another request's batch hold a lane before taking it over.
+const TAKEOVER_MS: u64 = 2_000;
+
 #[derive(Default)]
 struct Lane {
     queue: VecDeque<Item>,
@@ -99,10 +102,38 @@ impl Courier {
                 }
             }
         }
+        let ours: Vec<Dest> = started.clone();
         let runs = started.into_iter().map(|dest| self.drain(env, from_user, dest));
         futures_util::future::join_all(runs).await;
         let mut delivered = Vec::new();
-        for (dest, rx) in waits {
+        for (dest, mut rx) in waits {
+            if !ours.contains(&dest) {
+                // Queued behind another request's batch. If that request's drain stalls
+                // (seen when an alarm handler and a request share a lane), this one takes
+                // the lane over rather than wait forever with its CONNECT or ack held.
+                let timer = Delay::from(std::time::Duration::from_millis(TAKEOVER_MS));
+                match futures_util::future::select(&mut rx, timer).await {
+                    futures_util::future::Either::Left((done, _)) => {
+                        if done.unwrap_or(false) {
+                            delivered.push(dest);
+                        }
+                        continue;
+                    }
+                    futures_util::future::Either::Right(_) => {
+                        super::log(chat_core::effect::LogLevel::Warn, None, &format!("lane to {dest:?} stalled; taking it over"));
+                        if let Some(lane) = self.lanes.borrow_mut().get_mut(&dest) {
+                            // What the stalled batch holds is given up on (unknown outcome).
+                            lane.finished = lane.queued - lane.queue.len() as u64;
+                            lane.busy = true;
+                            let finished = lane.finished;
+                            for (_, tx) in lane.waiters.extract_if(.., |(upto, _)| *upto <= finished) {
+                                let _ = tx.send(false);
+                            }
+                        }
+                        self.drain(env, from_user, dest.clone()).await;
+                    }
+                }
+            }
             if rx.await.unwrap_or(false) {
                 delivered.push(dest);
             }

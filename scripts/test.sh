@@ -33,3 +33,8 @@ step "demo web client in a real browser, and the code samples of docs/client.md"
 
 step "load generator smoke (bench/smoke.sh): every scenario briefly, nothing lost or errored"
 ./bench/smoke.sh
+
+# Tools (wasm-bindgen-cli, worker-build, wrangler) install once into a cache
+# (scripts/edge-tools.sh); warm, this step is the wasm build plus about two minutes.
+step "edge host: conformance suite under wrangler dev (websocket) and restart durability"
+./scripts/edge.sh test

@@ -159,6 +159,19 @@ impl ChatPartition {
         self.joined.insert(socket, user);
     }
 
+    /// Who is typing now, and when each one's typing lapses. A host whose partition memory
+    /// can vanish keeps this and hands it back through [`ChatPartition::restore_typing`],
+    /// so that the `stop` still goes out.
+    pub fn typing_deadlines(&self) -> &BTreeMap<UserId, Millis> {
+        &self.typing
+    }
+
+    /// Puts back a user who was typing while the host lost this partition's memory;
+    /// nothing is emitted (their `start` went out already).
+    pub fn restore_typing(&mut self, user: UserId, deadline: Millis) {
+        self.typing.insert(user, deadline);
+    }
+
     pub fn handle(&mut self, ctx: &mut Ctx, msg: ChatMsg) {
         // The room is memory only: restoring it needs no stored state, so it never waits.
         if let ChatMsg::Restore { socket, user } = msg {

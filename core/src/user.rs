@@ -10,6 +10,7 @@ use crate::model::{Chat, ChatKind, Message};
 use crate::route::{ChatMsg, Ctx, Reply, UserMsg};
 use crate::storage::{InboxRow, StorageOp, StorageResult, UserRecord};
 use crate::time::iso8601;
+use serde::{Deserialize, Serialize};
 use serde_json::json;
 use std::collections::{BTreeMap, BTreeSet, VecDeque};
 
@@ -41,6 +42,8 @@ pub struct UserPartition {
     presence: Presence,
     snapshots: BTreeMap<u64, Snapshot>,
     next_token: u64,
+    /// A timer fired before the user's chats were loaded: it runs once they are.
+    timeout_after_load: bool,
 }
 
 enum Phase {
@@ -55,14 +58,17 @@ enum Lookup {
     Inbox { reply: Reply },
 }
 
-struct Presence {
+/// Presence as a partition keeps it; a host whose partition memory can vanish keeps a copy
+/// (see [`UserPartition::presence`] and [`UserPartition::restore_presence`]).
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Presence {
     /// Latest connect, event or disconnect.
-    last_seen: Millis,
+    pub last_seen: Millis,
     /// The status contacts were last told.
-    announced: bool,
-    announced_at: Option<Millis>,
+    pub announced: bool,
+    pub announced_at: Option<Millis>,
     /// End of the throttle window, when a change inside it is due.
-    due: Option<Millis>,
+    pub due: Option<Millis>,
 }
 
 struct Snapshot {
@@ -90,6 +96,7 @@ impl UserPartition {
             presence: Presence { last_seen: Millis(0), announced: false, announced_at: None, due: None },
             snapshots: BTreeMap::new(),
             next_token: 0,
+            timeout_after_load: false,
         }
     }
 
@@ -118,6 +125,17 @@ impl UserPartition {
     pub fn restore_socket(&mut self, socket: SocketId, chats: BTreeSet<ChatId>) {
         self.sockets.insert(socket, chats);
         self.presence.announced = true;
+    }
+
+    /// The presence state (what contacts were told, and any update still due).
+    pub fn presence(&self) -> &Presence {
+        &self.presence
+    }
+
+    /// Puts back the presence state of a partition whose memory the host lost, so that an
+    /// update due at the end of a throttle window still goes out. Nothing is emitted.
+    pub fn restore_presence(&mut self, presence: Presence) {
+        self.presence = presence;
     }
 
     /// True when dropping this partition loses nothing storage does not have.
@@ -167,6 +185,16 @@ impl UserPartition {
             ctx.log(LogLevel::Warn, None, format!("no answer from the chat to the send of clientId {client_id} of user {}; letting retries through", self.id));
             self.send_answered(ctx, &client_id);
         }
+        // Announcing needs the contacts: a partition rebuilt by a host loads them first.
+        match self.phase {
+            Phase::Ready => {}
+            Phase::Loading(_) => return self.timeout_after_load = true,
+            Phase::Unloaded => {
+                let since = Millis(ctx.now.0.saturating_sub(ctx.limits.rate_limit_window_ms));
+                self.phase = Phase::Loading(ctx.storage(StorageOp::LoadUser { user: self.id.clone(), sends_since: since }));
+                return self.timeout_after_load = true;
+            }
+        }
         if self.presence.due.is_some_and(|due| due <= ctx.now) {
             self.presence.due = None;
             if self.is_online() != self.presence.announced {
@@ -205,9 +233,13 @@ impl UserPartition {
                 while let Some(msg) = self.waiting.pop_front() {
                     self.handle_ready(ctx, msg);
                 }
+                if std::mem::take(&mut self.timeout_after_load) {
+                    self.handle_timeout(ctx);
+                }
             }
             other => {
                 self.phase = Phase::Unloaded;
+                self.timeout_after_load = false;
                 let error = ChatError::internal(format!("could not load the user: {other:?}"));
                 for msg in std::mem::take(&mut self.waiting) {
                     self.fail(ctx, msg, error.clone());

@@ -11,6 +11,8 @@ pub struct EdgeConfig {
     /// Engine.IO heartbeat, sent by the connection object from an alarm.
     pub ping_interval_ms: u64,
     pub ping_timeout_ms: u64,
+    /// Directory shards (admin sockets, metrics); fixed for a deployment.
+    pub directory_shards: u32,
 }
 
 impl EdgeConfig {
@@ -42,6 +44,7 @@ impl EdgeConfig {
             namespace,
             ping_interval_ms: num(&get, "PING_INTERVAL_MS", 25_000)?,
             ping_timeout_ms: num(&get, "PING_TIMEOUT_MS", 20_000)?,
+            directory_shards: num(&get, "DIRECTORY_SHARDS", crate::directory::DEFAULT_SHARDS)?.max(1),
         })
     }
 }

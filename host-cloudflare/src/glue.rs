@@ -10,17 +10,20 @@
 //! - a `chat:` room emit is expanded by the chat object over the sockets in its room
 //!   (kept from the JoinRoom/LeaveRoom effects), grouped by their users;
 //! - a `user:` room emit goes to that user's object, which knows the user's sockets;
-//! - storage, HTTP answers and logs are carried out where they were produced.
+//! - storage, HTTP answers and logs are carried out where they were produced;
+//! - the directory (`crate::directory`) hears of sockets let in and of room changes.
 
 use crate::addr::split_socket;
+use crate::directory::Counts;
 use crate::wire::{Item, SocketOut};
 use chat_core::chat::ChatPartition;
 use chat_core::config::Limits;
 use chat_core::effect::{connect_error_json, Effect, LogLevel, Room, Target};
-use chat_core::ids::{ChatId, CorrelationId, IdMaker, Millis, OpId, RequestId, SocketId, UserId};
+use chat_core::ids::{ChatId, ClientId, CorrelationId, IdMaker, Millis, OpId, RequestId, SocketId, UserId};
+use chat_core::model::{Chat, Message};
 use chat_core::route::{chat_arrival, user_arrival, ChatArrival, ChatMsg, Ctx, Envelope, Outbox, UserArrival, UserMsg};
 use chat_core::storage::{StorageOp, StorageResult};
-use chat_core::user::UserPartition;
+use chat_core::user::{Presence, UserPartition};
 use serde_json::Value;
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -31,6 +34,8 @@ pub enum Dest {
     User(UserId),
     /// A connection object, by `sid`.
     Conn(String),
+    /// A directory shard (admin sockets, metrics), by number.
+    Directory(u32),
 }
 
 /// What the producing object carries out itself.
@@ -155,30 +160,42 @@ pub struct ChatHost {
     /// Sockets in the `chat:` room and their users. The object persists it, so that a
     /// partition rebuilt after the object lost its memory still knows its room.
     pub rooms: BTreeMap<SocketId, UserId>,
+    /// Who is typing and until when, as last persisted (the `stop` must survive the
+    /// object losing its memory).
+    pub typing: BTreeMap<UserId, Millis>,
 }
 
 impl ChatHost {
-    pub fn new(id: ChatId, rooms: BTreeMap<SocketId, UserId>) -> Self {
-        Self { id, partition: None, rooms }
+    pub fn new(id: ChatId, rooms: BTreeMap<SocketId, UserId>, typing: BTreeMap<UserId, Millis>) -> Self {
+        Self { id, partition: None, rooms, typing }
+    }
+
+    /// A partition that stored state says has a live room or typing users: rebuilt by
+    /// loading, with both put back.
+    fn rebuild(&mut self, core: &mut Core, now: Millis, out: &mut Outbox) {
+        let id = self.id.clone();
+        let mut partition = core.run(now, out, |ctx| ChatPartition::load(id, ctx));
+        for (socket, user) in &self.rooms {
+            partition.restore_joined(socket.clone(), user.clone());
+        }
+        for (user, deadline) in &self.typing {
+            partition.restore_typing(user.clone(), *deadline);
+        }
+        self.partition = Some(partition);
     }
 
     pub fn deliver(&mut self, core: &mut Core, now: Millis, msg: ChatMsg, out: &mut Outbox) {
         if self.partition.is_none() {
             let id = self.id.clone();
-            let arrival = if self.rooms.is_empty() { chat_arrival(&msg) } else { ChatArrival::Load };
+            let live = !self.rooms.is_empty() || !self.typing.is_empty();
+            let arrival = if live { ChatArrival::Load } else { chat_arrival(&msg) };
             match arrival {
                 ChatArrival::Drop => return,
                 ChatArrival::Create => {
                     self.partition = Some(core.run(now, out, |ctx| ChatPartition::create(id, msg, ctx)));
                     return;
                 }
-                ChatArrival::Load => {
-                    let mut partition = core.run(now, out, |ctx| ChatPartition::load(id, ctx));
-                    for (socket, user) in &self.rooms {
-                        partition.restore_joined(socket.clone(), user.clone());
-                    }
-                    self.partition = Some(partition);
-                }
+                ChatArrival::Load => self.rebuild(core, now, out),
             }
         }
         if let Some(partition) = self.partition.as_mut() {
@@ -192,21 +209,45 @@ impl ChatHost {
         }
     }
 
+    /// The object's alarm: the partition's timers, rebuilt from what was persisted if the
+    /// object lost its memory in between.
     pub fn timeout(&mut self, core: &mut Core, now: Millis, out: &mut Outbox) {
+        if self.partition.is_none() && !self.typing.is_empty() {
+            self.rebuild(core, now, out);
+        }
         if let Some(partition) = self.partition.as_mut() {
             core.run(now, out, |ctx| partition.handle_timeout(ctx));
         }
     }
 
-    /// Drops the partition once it holds nothing storage lacks; the next timer.
-    pub fn settle(&mut self) -> Option<Millis> {
-        let partition = self.partition.as_ref()?;
-        if partition.is_idle() {
-            self.partition = None;
-            return None;
-        }
-        partition.next_deadline()
+    /// Drops the partition once it holds nothing storage lacks; the next timer, and the
+    /// typing changes to persist (`Some(deadline)` to write, `None` to delete).
+    pub fn settle(&mut self) -> (Option<Millis>, Vec<(UserId, Option<Millis>)>) {
+        let (deadline, current) = match self.partition.as_ref() {
+            None => (None, BTreeMap::new()),
+            Some(partition) if partition.is_idle() => {
+                self.partition = None;
+                (None, BTreeMap::new())
+            }
+            Some(partition) => (partition.next_deadline(), partition.typing_deadlines().clone()),
+        };
+        let changes = map_changes(&self.typing, &current);
+        self.typing = current;
+        (deadline, changes)
     }
+}
+
+/// What changed between two snapshots of a persisted map: `Some` to write, `None` to delete.
+pub fn map_changes<K: Ord + Clone, V: PartialEq + Clone>(before: &BTreeMap<K, V>, after: &BTreeMap<K, V>) -> Vec<(K, Option<V>)> {
+    let mut changes: Vec<(K, Option<V>)> =
+        after.iter().filter(|(k, v)| before.get(*k) != Some(*v)).map(|(k, v)| (k.clone(), Some(v.clone()))).collect();
+    changes.extend(before.keys().filter(|k| !after.contains_key(*k)).map(|k| (k.clone(), None)));
+    changes
+}
+
+/// Room changes to persist between two snapshots of a chat object's room.
+pub fn room_changes(before: &BTreeMap<SocketId, UserId>, after: &BTreeMap<SocketId, UserId>) -> Vec<(SocketId, Option<UserId>)> {
+    map_changes(before, after)
 }
 
 /// A user object's partition, made and dropped by the core's rules ([`user_arrival`]).
@@ -215,26 +256,59 @@ pub struct UserHost {
     pub partition: Option<UserPartition>,
     /// The partition's sockets and the chats each asked to join, as last persisted.
     pub sockets: BTreeMap<SocketId, BTreeSet<ChatId>>,
+    /// The partition's presence, as last persisted (kept while the partition is in memory,
+    /// so an update due at the end of a throttle window survives the object losing it).
+    pub presence: Option<Presence>,
+    /// Sockets let in (their CONNECT went out): what the directory lists.
+    accepted: BTreeSet<SocketId>,
+    /// What the directory was last told; `None` since the object (re)started.
+    listed: Option<Vec<SocketId>>,
+    /// Counter increments not yet reported to the directory.
+    pub counts: Counts,
+}
+
+/// What a user object persists and sends after handling something.
+#[derive(Debug, Default)]
+pub struct UserSettled {
+    /// The partition's next timer.
+    pub deadline: Option<Millis>,
+    /// Sockets to persist (`Some(chats)` to write, `None` to delete).
+    pub sockets: Vec<(SocketId, Option<BTreeSet<ChatId>>)>,
+    /// The presence to persist, if it changed (`Some(None)`: delete it).
+    pub presence: Option<Option<Presence>>,
+    /// For the user's directory shard: the sockets let in now, if that changed.
+    pub directory: Option<Item>,
 }
 
 impl UserHost {
-    pub fn new(id: UserId, sockets: BTreeMap<SocketId, BTreeSet<ChatId>>) -> Self {
-        Self { id, partition: None, sockets }
+    /// A host over what the object persisted; sockets that stayed connected were let in.
+    pub fn new(id: UserId, sockets: BTreeMap<SocketId, BTreeSet<ChatId>>, presence: Option<Presence>) -> Self {
+        let accepted = sockets.keys().cloned().collect();
+        Self { id, partition: None, sockets, presence, accepted, listed: None, counts: Counts::default() }
+    }
+
+    fn rebuild(&mut self) {
+        let mut partition = UserPartition::new(self.id.clone());
+        for (socket, chats) in &self.sockets {
+            partition.restore_socket(socket.clone(), chats.clone());
+        }
+        if let Some(presence) = &self.presence {
+            partition.restore_presence(presence.clone());
+        }
+        self.partition = Some(partition);
     }
 
     pub fn deliver(&mut self, core: &mut Core, now: Millis, msg: UserMsg, out: &mut Outbox) {
+        if let UserMsg::SendDone { outcome: Ok(_), .. } = &msg {
+            self.counts.messages_sent += 1;
+        }
         if self.partition.is_none() {
-            let arrival = if self.sockets.is_empty() { user_arrival(&self.id, &msg) } else { UserArrival::New };
+            let live = !self.sockets.is_empty() || self.presence.is_some();
+            let arrival = if live { UserArrival::New } else { user_arrival(&self.id, &msg) };
             match arrival {
                 UserArrival::Drop => return,
                 UserArrival::Answer(envelope) => return out.mail.push(envelope),
-                UserArrival::New => {
-                    let mut partition = UserPartition::new(self.id.clone());
-                    for (socket, chats) in &self.sockets {
-                        partition.restore_socket(socket.clone(), chats.clone());
-                    }
-                    self.partition = Some(partition);
-                }
+                UserArrival::New => self.rebuild(),
             }
         }
         if let Some(partition) = self.partition.as_mut() {
@@ -248,9 +322,26 @@ impl UserHost {
         }
     }
 
+    /// The object's alarm: the partition's timers, rebuilt from what was persisted if the
+    /// object lost its memory in between (the core loads the user's chats first).
     pub fn timeout(&mut self, core: &mut Core, now: Millis, out: &mut Outbox) {
+        if self.partition.is_none() && self.presence.as_ref().is_some_and(|p| p.due.is_some()) {
+            self.rebuild();
+        }
         if let Some(partition) = self.partition.as_mut() {
             core.run(now, out, |ctx| partition.handle_timeout(ctx));
+        }
+    }
+
+    /// Something this object passes on to one of its user's sockets: a CONNECT marks the
+    /// socket let in, an ack is counted.
+    pub fn note_outgoing(&mut self, item: &Item) {
+        match item {
+            Item::Socket { socket, out: SocketOut::Accept } => {
+                self.accepted.insert(socket.clone());
+            }
+            Item::Socket { out: SocketOut::Ack { reply, .. }, .. } => self.counts.ack(reply),
+            _ => {}
         }
     }
 
@@ -259,52 +350,185 @@ impl UserHost {
         self.partition.as_ref().map(|p| p.socket_chats().keys().cloned().collect()).unwrap_or_default()
     }
 
-    /// Drops an idle partition; the next timer, and the socket changes to persist
-    /// (`Some(chats)` to write, `None` to delete).
-    pub fn settle(&mut self, now: Millis, presence_throttle_ms: u64) -> (Option<Millis>, Vec<(SocketId, Option<BTreeSet<ChatId>>)>) {
-        let (deadline, current) = match self.partition.as_ref() {
-            None => (None, BTreeMap::new()),
+    /// Drops an idle partition; what to persist and what the directory must hear.
+    pub fn settle(&mut self, now: Millis, presence_throttle_ms: u64) -> UserSettled {
+        let (deadline, current, presence) = match self.partition.as_ref() {
+            None => (None, BTreeMap::new(), None),
             Some(partition) if partition.is_idle(now, presence_throttle_ms) => {
                 self.partition = None;
-                (None, BTreeMap::new())
+                (None, BTreeMap::new(), None)
             }
-            Some(partition) => (partition.next_deadline(presence_throttle_ms), partition.socket_chats().clone()),
+            Some(partition) => {
+                (partition.next_deadline(presence_throttle_ms), partition.socket_chats().clone(), Some(partition.presence().clone()))
+            }
         };
-        let mut changes = Vec::new();
-        for (socket, chats) in &current {
-            if self.sockets.get(socket) != Some(chats) {
-                changes.push((socket.clone(), Some(chats.clone())));
-            }
-        }
-        for socket in self.sockets.keys() {
-            if !current.contains_key(socket) {
-                changes.push((socket.clone(), None));
-            }
-        }
+        let sockets = map_changes(&self.sockets, &current);
         self.sockets = current;
-        (deadline, changes)
+        let presence = (presence != self.presence).then(|| presence.clone());
+        if let Some(changed) = &presence {
+            self.presence = changed.clone();
+        }
+        self.accepted.retain(|socket| self.sockets.contains_key(socket));
+        let listed: Vec<SocketId> = self.accepted.iter().cloned().collect();
+        let directory = (self.listed.as_ref() != Some(&listed)).then(|| {
+            self.listed = Some(listed.clone());
+            Item::DirUser { user: self.id.clone(), sockets: listed }
+        });
+        UserSettled { deadline, sockets, presence, directory }
     }
 }
 
-/// Room changes to persist between two snapshots of a chat object's room.
-pub fn room_changes(before: &BTreeMap<SocketId, UserId>, after: &BTreeMap<SocketId, UserId>) -> Vec<(SocketId, Option<UserId>)> {
-    let mut changes: Vec<(SocketId, Option<UserId>)> =
-        after.iter().filter(|(s, u)| before.get(*s) != Some(*u)).map(|(s, u)| (s.clone(), Some(u.clone()))).collect();
-    changes.extend(before.keys().filter(|s| !after.contains_key(*s)).map(|s| (s.clone(), None)));
-    changes
+// --- the user's index and crash windows between objects --------------------------------------
+
+/// A user object's own storage: its user's chats and members, their sent messages by
+/// clientId, and sends on their way to a chat. SQLite at the edge, memory in tests.
+pub trait UserIndex {
+    /// The user's membership of `chat` now (`None`: not a member).
+    fn put_members(&mut self, chat: &ChatId, members: Option<&[UserId]>) -> Result<(), String>;
+    /// A message the user sent (this also settles its pending entry).
+    fn put_sent(&mut self, message: &Message) -> Result<(), String>;
+    fn put_pending(&mut self, client_id: &ClientId, chat: &ChatId) -> Result<(), String>;
+    fn drop_pending(&mut self, client_id: &ClientId) -> Result<(), String>;
+    fn sent(&self, client_id: &ClientId) -> Result<Option<Message>, String>;
+    fn pending(&self, client_id: &ClientId) -> Result<Option<ChatId>, String>;
+}
+
+/// Mail arriving at a user object updates the index first (durable before anything the
+/// mail causes goes out).
+pub fn index_arrival(index: &mut dyn UserIndex, me: &UserId, msg: &UserMsg) -> Result<(), String> {
+    match msg {
+        UserMsg::ChatMembers { chat, members } => index.put_members(chat, members.contains(me).then_some(members.as_slice())),
+        UserMsg::SendDone { outcome: Ok(message), .. } => index.put_sent(message),
+        UserMsg::SendDone { client_id, outcome: Err(_) } => index.drop_pending(client_id),
+        _ => Ok(()),
+    }
+}
+
+/// Before a send leaves for its chat, the index notes where it went: if that chat stores
+/// it and dies before its `SendDone` arrives (or this object loses its memory), a retry
+/// of the clientId asks that chat instead of sending it again (gap 2a of NOTES.md).
+pub fn index_departures(index: &mut dyn UserIndex, remote: &[(Dest, Item)]) -> Result<(), String> {
+    for (dest, item) in remote {
+        if let (Dest::Chat(chat), Item::Chat(ChatMsg::Send { command, .. })) = (dest, item) {
+            index.put_pending(&command.client_id, chat)?;
+        }
+    }
+    Ok(())
+}
+
+/// The first step of answering `FindMessage` on a user object.
+#[derive(Debug, PartialEq)]
+pub enum Find {
+    Done(Option<Message>),
+    /// The message may be stored in this chat without the index knowing: ask it.
+    AskChat(ChatId),
+}
+
+pub fn find_sent(index: &dyn UserIndex, client_id: &ClientId) -> Result<Find, String> {
+    if let Some(message) = index.sent(client_id)? {
+        return Ok(Find::Done(Some(message)));
+    }
+    Ok(match index.pending(client_id)? {
+        Some(chat) => Find::AskChat(chat),
+        None => Find::Done(None),
+    })
+}
+
+/// What the chat answered for a pending send; a stored message enters the index.
+pub fn found_in_chat(index: &mut dyn UserIndex, client_id: &ClientId, found: Option<Message>) -> Result<Option<Message>, String> {
+    match &found {
+        Some(message) => index.put_sent(message)?,
+        None => index.drop_pending(client_id)?,
+    }
+    Ok(found)
+}
+
+/// Mail a chat object keeps in its outbox, in the same storage transaction as the commit
+/// that caused it, until its user object has it: membership (gap 2b of NOTES.md). Each
+/// entry is the latest word for its user, so a redelivery never goes back in time.
+pub fn outbox_entry(dest: &Dest, item: &Item) -> Option<UserId> {
+    match (dest, item) {
+        (Dest::User(user), Item::User(UserMsg::ChatMembers { .. })) => Some(user.clone()),
+        _ => None,
+    }
+}
+
+/// How long after a failed delivery a chat object tries its outbox again.
+pub const OUTBOX_RETRY_MS: u64 = 2_000;
+
+/// Creating a DM across objects (gap 2c of NOTES.md). The `dm:<key>` registry names one
+/// chat per key; a chat object claims the key, then stores its chat. If it died in
+/// between, the key names a chat that was never stored: the next creator asks that chat
+/// for its record, which also makes that chat refuse to store one later (a tombstone), and
+/// then takes the key over.
+#[derive(Debug)]
+pub struct DmCreate {
+    me: ChatId,
+    takeovers: u8,
+}
+
+#[derive(Debug, PartialEq)]
+pub enum DmStep {
+    /// Ask the registry for the key, taking it over from `replacing` if that still holds it.
+    Claim { replacing: Option<ChatId> },
+    /// Ask that chat for its record (tombstoning it if it has none).
+    AskRecord(ChatId),
+    /// The key is ours: store the chat here (unless this object was tombstoned).
+    Store,
+    Done(StorageResult),
+}
+
+impl DmCreate {
+    pub fn start(me: ChatId) -> (Self, DmStep) {
+        (Self { me, takeovers: 0 }, DmStep::Claim { replacing: None })
+    }
+
+    pub fn claimed(&mut self, owner: ChatId) -> DmStep {
+        if owner == self.me {
+            DmStep::Store
+        } else {
+            DmStep::AskRecord(owner)
+        }
+    }
+
+    pub fn recorded(&mut self, owner: ChatId, record: Option<Chat>) -> DmStep {
+        match record {
+            Some(existing) => DmStep::Done(StorageResult::Created { existing: Some(existing) }),
+            None if self.takeovers < 3 => {
+                self.takeovers += 1;
+                DmStep::Claim { replacing: Some(owner) }
+            }
+            None => DmStep::Done(StorageResult::Failed(format!("the DM key keeps naming chats that are not stored (last {owner})"))),
+        }
+    }
+}
+
+/// The registry's rule: the first claimant owns a key; a claim that names the current
+/// owner as abandoned takes it over.
+pub fn registry_claim(current: Option<&ChatId>, claimant: &ChatId, replacing: Option<&ChatId>) -> ChatId {
+    match current {
+        None => claimant.clone(),
+        Some(owner) if Some(owner) == replacing => claimant.clone(),
+        Some(owner) => owner.clone(),
+    }
 }
 
 #[cfg(test)]
 mod tests {
     //! A whole edge deployment in memory: objects exchange the same items as over Durable
-    //! Object fetches, storage is the core's reference store, and connection objects are
-    //! recorders of what would go to each WebSocket.
+    //! Object fetches; each object keeps what it persists apart from its memory, so a test
+    //! can make an object lose its memory (eviction, a crash) and keep only its disk. Chat
+    //! storage is the core's reference store, each user object has its own index, the DM
+    //! registry is its own map, and connection objects are recorders of what would go to
+    //! each WebSocket.
     use super::*;
     use crate::addr::{make_sid, socket_id};
+    use crate::directory::Shard;
     use chat_core::auth::{sign_token, Handshake};
     use chat_core::ids::{AckId, IdSource};
     use chat_core::memory::MemoryStore;
     use chat_core::route::{connect_envelope, event_envelope};
+    use chat_core::storage::UserRecord;
     use serde_json::json;
     use std::collections::VecDeque;
 
@@ -318,15 +542,79 @@ mod tests {
 
     const SECRET: &[u8] = b"edge-test";
 
+    /// A user object's index as its SQLite tables hold it.
+    #[derive(Default)]
+    struct MemIndex {
+        chats: BTreeMap<ChatId, Vec<UserId>>,
+        sent: BTreeMap<ClientId, Message>,
+        pending: BTreeMap<ClientId, ChatId>,
+    }
+
+    impl UserIndex for MemIndex {
+        fn put_members(&mut self, chat: &ChatId, members: Option<&[UserId]>) -> Result<(), String> {
+            match members {
+                Some(members) => self.chats.insert(chat.clone(), members.to_vec()),
+                None => self.chats.remove(chat),
+            };
+            Ok(())
+        }
+        fn put_sent(&mut self, message: &Message) -> Result<(), String> {
+            self.pending.remove(&message.client_id);
+            self.sent.entry(message.client_id.clone()).or_insert_with(|| message.clone());
+            Ok(())
+        }
+        fn put_pending(&mut self, client_id: &ClientId, chat: &ChatId) -> Result<(), String> {
+            self.pending.insert(client_id.clone(), chat.clone());
+            Ok(())
+        }
+        fn drop_pending(&mut self, client_id: &ClientId) -> Result<(), String> {
+            self.pending.remove(client_id);
+            Ok(())
+        }
+        fn sent(&self, client_id: &ClientId) -> Result<Option<Message>, String> {
+            Ok(self.sent.get(client_id).cloned())
+        }
+        fn pending(&self, client_id: &ClientId) -> Result<Option<ChatId>, String> {
+            Ok(self.pending.get(client_id).cloned())
+        }
+    }
+
+    /// What a chat object persists besides the chat itself (in `store`).
+    #[derive(Default)]
+    struct ChatDisk {
+        rooms: BTreeMap<SocketId, UserId>,
+        typing: BTreeMap<UserId, Millis>,
+        outbox: BTreeMap<UserId, Item>,
+    }
+
+    #[derive(Default)]
+    struct UserDisk {
+        sockets: BTreeMap<SocketId, BTreeSet<ChatId>>,
+        presence: Option<Presence>,
+        index: MemIndex,
+    }
+
     #[derive(Default)]
     struct World {
         store: MemoryStore,
+        registry: BTreeMap<String, ChatId>,
+        tombstones: BTreeSet<ChatId>,
+        /// Objects' memory.
         chats: BTreeMap<ChatId, (ChatHost, Core)>,
         users: BTreeMap<UserId, (UserHost, Core)>,
+        /// Objects' storage.
+        chat_disk: BTreeMap<ChatId, ChatDisk>,
+        user_disk: BTreeMap<UserId, UserDisk>,
+        directory: Shard,
         queue: VecDeque<(Dest, Item)>,
         /// What each connection object wrote to its socket.
         wire: BTreeMap<String, Vec<SocketOut>>,
         now: u64,
+        /// The next chat object to handle something dies once its storage is written,
+        /// before anything it sends leaves, losing its memory.
+        crash_next_chat: bool,
+        /// Each object start draws fresh ids (as from real randomness).
+        seeds: u128,
     }
 
     fn core(seed: u128) -> Core {
@@ -338,30 +626,115 @@ mod tests {
             Millis(1_700_000_000_000 + self.now)
         }
 
+        /// The chat object, woken from its disk if it lost its memory (it then sends its
+        /// outbox again).
+        fn wake_chat(&mut self, id: &ChatId) {
+            if self.chats.contains_key(id) {
+                return;
+            }
+            let disk = self.chat_disk.entry(id.clone()).or_default();
+            let host = ChatHost::new(id.clone(), disk.rooms.clone(), disk.typing.clone());
+            let redeliver: Vec<(Dest, Item)> = disk.outbox.iter().map(|(user, item)| (Dest::User(user.clone()), item.clone())).collect();
+            self.queue.extend(redeliver);
+            self.seeds += 1;
+            self.chats.insert(id.clone(), (host, core(7 + self.seeds)));
+        }
+
+        fn wake_user(&mut self, id: &UserId) {
+            if self.users.contains_key(id) {
+                return;
+            }
+            let disk = self.user_disk.entry(id.clone()).or_default();
+            let host = UserHost::new(id.clone(), disk.sockets.clone(), disk.presence.clone());
+            self.seeds += 1;
+            self.users.insert(id.clone(), (host, core(1_000 + self.seeds)));
+        }
+
+        fn chat_storage(&mut self, request: &StorageOp) -> StorageResult {
+            let StorageOp::CreateChat { chat, dm_key: Some(key) } = request else { return self.store.apply(request) };
+            let (mut dm, mut step) = DmCreate::start(chat.id.clone());
+            loop {
+                step = match step {
+                    DmStep::Claim { replacing } => {
+                        let owner = registry_claim(self.registry.get(key), &chat.id, replacing.as_ref());
+                        self.registry.insert(key.clone(), owner.clone());
+                        dm.claimed(owner)
+                    }
+                    DmStep::AskRecord(owner) => {
+                        let record = self.store.chat(&owner).cloned();
+                        if record.is_none() {
+                            self.tombstones.insert(owner.clone());
+                        }
+                        dm.recorded(owner, record)
+                    }
+                    DmStep::Store if self.tombstones.contains(&chat.id) => return StorageResult::Failed("taken over".into()),
+                    DmStep::Store => return self.store.apply(&StorageOp::CreateChat { chat: chat.clone(), dm_key: None }),
+                    DmStep::Done(result) => return result,
+                }
+            }
+        }
+
+        fn user_storage(&mut self, user: &UserId, request: &StorageOp) -> StorageResult {
+            let index = &mut self.user_disk.entry(user.clone()).or_default().index;
+            match request {
+                StorageOp::LoadUser { sends_since, .. } => StorageResult::User(UserRecord {
+                    chats: index.chats.iter().map(|(c, m)| (c.clone(), m.clone())).collect(),
+                    recent_sends: index.sent.values().map(|m| m.created_at).filter(|at| *at > *sends_since).collect(),
+                }),
+                StorageOp::FindMessage { sender, client_id } => match find_sent(index, client_id).unwrap() {
+                    Find::Done(found) => StorageResult::Message(found),
+                    Find::AskChat(chat) => {
+                        let found = match self.store.apply(&StorageOp::FindMessage { sender: sender.clone(), client_id: client_id.clone() }) {
+                            StorageResult::Message(Some(m)) if m.chat_id == chat => Some(m),
+                            _ => None,
+                        };
+                        let index = &mut self.user_disk.get_mut(user).unwrap().index;
+                        StorageResult::Message(found_in_chat(index, client_id, found).unwrap())
+                    }
+                },
+                other => self.store.apply(other),
+            }
+        }
+
         /// Carries out a partition's output in its object, like the Durable Object does.
         fn settle_outputs(&mut self, here: Dest, mut out: Outbox) {
+            let crash = matches!(here, Dest::Chat(_)) && std::mem::take(&mut self.crash_next_chat);
+            let mut sends = Vec::new();
             loop {
                 let routed = match &here {
                     Dest::Chat(id) => route(out, &mut self.chats.get_mut(id).unwrap().0.rooms),
                     _ => route(out, &mut BTreeMap::new()),
                 };
-                self.queue.extend(routed.remote);
+                match &here {
+                    Dest::Chat(id) => {
+                        let disk = self.chat_disk.get_mut(id).unwrap();
+                        for (dest, item) in &routed.remote {
+                            if let Some(user) = outbox_entry(dest, item) {
+                                disk.outbox.insert(user, item.clone());
+                            }
+                        }
+                    }
+                    Dest::User(id) => index_departures(&mut self.user_disk.get_mut(id).unwrap().index, &routed.remote).unwrap(),
+                    _ => {}
+                }
+                sends.extend(routed.remote);
                 out = Outbox::default();
                 let mut again = false;
                 for local in routed.local {
                     if let Local::Storage { op, request } = local {
-                        let result = self.store.apply(&request);
                         let now = self.now();
                         match &here {
                             Dest::Chat(id) => {
+                                let result = self.chat_storage(&request);
                                 let (host, core) = self.chats.get_mut(id).unwrap();
                                 host.storage(core, now, op, result, &mut out);
                             }
                             Dest::User(id) => {
+                                let result = self.user_storage(id, &request);
                                 let (host, core) = self.users.get_mut(id).unwrap();
                                 host.storage(core, now, op, result, &mut out);
                             }
-                            Dest::Conn(_) => {}
+                            _ => {}
                         }
                         again = true;
                     }
@@ -370,14 +743,48 @@ mod tests {
                     break;
                 }
             }
-            match &here {
+            if crash {
+                if let Dest::Chat(id) = &here {
+                    self.chats.remove(id);
+                }
+                return;
+            }
+            self.queue.extend(sends);
+            self.settle(&here);
+        }
+
+        fn settle(&mut self, here: &Dest) {
+            let now = self.now();
+            match here {
                 Dest::Chat(id) => {
-                    self.chats.get_mut(id).unwrap().0.settle();
+                    let (host, _) = self.chats.get_mut(id).unwrap();
+                    let (_, typing) = host.settle();
+                    let disk = self.chat_disk.get_mut(id).unwrap();
+                    let room = room_changes(&disk.rooms, &host.rooms);
+                    if !room.is_empty() {
+                        self.queue.push_front((Dest::Directory(0), Item::DirRoom { chat: id.clone(), changes: room }));
+                    }
+                    disk.rooms = host.rooms.clone();
+                    for (user, deadline) in typing {
+                        match deadline {
+                            Some(at) => disk.typing.insert(user, at),
+                            None => disk.typing.remove(&user),
+                        };
+                    }
                 }
                 Dest::User(id) => {
-                    self.users.get_mut(id).unwrap().0.settle(Millis(0), 0);
+                    let (host, _) = self.users.get_mut(id).unwrap();
+                    let settled = host.settle(now, Limits::default().presence_throttle_ms);
+                    let disk = self.user_disk.get_mut(id).unwrap();
+                    disk.sockets = host.sockets.clone();
+                    if let Some(presence) = settled.presence {
+                        disk.presence = presence;
+                    }
+                    if let Some(item) = settled.directory {
+                        self.queue.push_front((Dest::Directory(0), item));
+                    }
                 }
-                Dest::Conn(_) => {}
+                _ => {}
             }
         }
 
@@ -387,20 +794,40 @@ mod tests {
                 let mut out = Outbox::default();
                 match (&dest, item) {
                     (Dest::Chat(id), Item::Chat(msg)) => {
-                        let (host, core) = self.chats.entry(id.clone()).or_insert_with(|| (ChatHost::new(id.clone(), BTreeMap::new()), core(7)));
+                        self.wake_chat(id);
+                        let (host, core) = self.chats.get_mut(id).unwrap();
                         host.deliver(core, now, msg, &mut out);
                     }
                     (Dest::User(id), Item::User(msg)) => {
-                        let (host, core) = self.users.entry(id.clone()).or_insert_with(|| (UserHost::new(id.clone(), BTreeMap::new()), core(11)));
+                        self.wake_user(id);
+                        if let UserMsg::ChatMembers { chat, .. } = &msg {
+                            // Delivered: the chat object's outbox lets go of it.
+                            let delivered = Item::User(msg.clone());
+                            if let Some(disk) = self.chat_disk.get_mut(chat) {
+                                if disk.outbox.get(id) == Some(&delivered) {
+                                    disk.outbox.remove(id);
+                                }
+                            }
+                        }
+                        index_arrival(&mut self.user_disk.get_mut(id).unwrap().index, id, &msg).unwrap();
+                        let (host, core) = self.users.get_mut(id).unwrap();
                         host.deliver(core, now, msg, &mut out);
                     }
                     (Dest::User(id), item @ (Item::Socket { .. } | Item::UserRoom { .. })) => {
-                        let sockets = self.users.get(id).map(|(host, _)| host.socket_list()).unwrap_or_default();
+                        self.wake_user(id);
+                        let (host, _) = self.users.get_mut(id).unwrap();
+                        host.note_outgoing(&item);
+                        let sockets = host.socket_list();
                         self.queue.extend(user_fanout(item, &sockets));
+                        self.settle(&dest);
                         continue;
                     }
                     (Dest::Conn(sid), Item::Socket { out: packet, .. }) => {
                         self.wire.entry(sid.clone()).or_default().push(packet);
+                        continue;
+                    }
+                    (Dest::Directory(_), item) => {
+                        self.directory.apply(&item);
                         continue;
                     }
                     (dest, item) => panic!("{item:?} cannot go to {dest:?}"),
@@ -409,9 +836,30 @@ mod tests {
             }
         }
 
-        fn connect(&mut self, sid: &str, user: &str) -> SocketId {
+        /// The object's alarm fires (waking it from its disk if it lost its memory).
+        fn alarm(&mut self, dest: Dest) {
+            let now = self.now();
+            let mut out = Outbox::default();
+            match &dest {
+                Dest::Chat(id) => {
+                    self.wake_chat(id);
+                    let (host, core) = self.chats.get_mut(id).unwrap();
+                    host.timeout(core, now, &mut out);
+                }
+                Dest::User(id) => {
+                    self.wake_user(id);
+                    let (host, core) = self.users.get_mut(id).unwrap();
+                    host.timeout(core, now, &mut out);
+                }
+                _ => return,
+            }
+            self.settle_outputs(dest, out);
+            self.pump();
+        }
+
+        fn connect_with(&mut self, sid: &str, user: &str, auto_join: bool) -> SocketId {
             let token = sign_token(SECRET, &UserId::new(user), false, Millis(4_000_000_000_000));
-            let handshake = Handshake { auth: Some(json!({ "token": token })), authorization_header: None, query_token: None };
+            let handshake = Handshake { auth: Some(json!({ "token": token, "autoJoin": auto_join })), authorization_header: None, query_token: None };
             let mut out = Outbox::default();
             let socket = SocketId::new(format!("{sid}{user}"));
             let admitted = core(3).run(self.now(), &mut out, |ctx| connect_envelope(ctx, socket.clone(), &handshake, SECRET));
@@ -420,6 +868,16 @@ mod tests {
             self.queue.push_back((Dest::User(user), Item::User(msg)));
             self.pump();
             socket
+        }
+
+        fn connect(&mut self, sid: &str, user: &str) -> SocketId {
+            self.connect_with(sid, user, false)
+        }
+
+        fn disconnect(&mut self, socket: &SocketId) {
+            let (_, user) = split_socket(socket).unwrap();
+            self.queue.push_back((Dest::User(user), Item::User(UserMsg::Disconnect { socket: socket.clone() })));
+            self.pump();
         }
 
         fn emit(&mut self, socket: &SocketId, event: &str, payload: Value, ack: u64) {
@@ -437,11 +895,24 @@ mod tests {
             }).collect()
         }
 
+        fn ack(&self, sid: &str, id: u64) -> Option<Value> {
+            self.acks(sid).into_iter().find(|(ack, _)| *ack == id).map(|(_, reply)| reply)
+        }
+
         fn events(&self, sid: &str, name: &str) -> Vec<Value> {
             self.wire.get(sid).into_iter().flatten().filter_map(|p| match p {
                 SocketOut::Event { event, payload } if event == name => Some(payload.clone()),
                 _ => None,
             }).collect()
+        }
+
+        /// `owner` makes a group with `others` over a socket; its id.
+        fn group(&mut self, socket: &SocketId, others: &[&str], ack: u64) -> String {
+            self.emit(socket, "chat:create", json!({ "kind": "group", "memberIds": others, "title": "t" }), ack);
+            let (sid, _) = split_socket(socket).unwrap();
+            let created = self.ack(sid, ack).expect("chat:create answered");
+            assert_eq!(created["ok"], true, "{created}");
+            created["data"]["chat"]["id"].as_str().unwrap().to_string()
         }
     }
 
@@ -495,14 +966,12 @@ mod tests {
         let (sid_a, sid_b) = (make_sid(3), make_sid(4));
         let a = world.connect(&sid_a, "ann");
         let _b = world.connect(&sid_b, "ben");
-        world.emit(&a, "chat:create", json!({ "kind": "group", "memberIds": ["ben"], "title": "t" }), 1);
-        let chat_id = world.acks(&sid_a)[0].1["data"]["chat"]["id"].as_str().unwrap().to_string();
+        let chat_id = world.group(&a, &["ben"], 1);
         world.emit(&a, "room:join", json!({ "chatId": chat_id }), 2);
-        // The object is evicted: only what it persisted (its room) survives.
         let id = ChatId::new(chat_id.as_str());
-        let rooms = world.chats[&id].0.rooms.clone();
-        assert_eq!(rooms.len(), 1);
-        world.chats.insert(id.clone(), (ChatHost::new(id, rooms), core(99)));
+        assert_eq!(world.chat_disk[&id].rooms.len(), 1);
+        // The object is evicted: only what it persisted (its room) survives.
+        world.chats.remove(&id);
         world.emit(&a, "message:send", json!({ "chatId": chat_id, "body": "still here", "clientId": "0189c6f0-0000-4000-8000-000000000002" }), 3);
         assert_eq!(world.events(&sid_a, "message:new").len(), 1);
     }
@@ -513,12 +982,8 @@ mod tests {
         let sid = make_sid(5);
         let socket = world.connect(&sid, "cy");
         let user = UserId::new("cy");
-        let (host, _) = world.users.get_mut(&user).unwrap();
-        let (_, changes) = host.settle(Millis(0), 0);
-        assert!(changes.is_empty(), "settled already: {changes:?}");
-        let persisted = host.sockets.clone();
-        assert_eq!(persisted.len(), 1);
-        world.users.insert(user.clone(), (UserHost::new(user, persisted), core(5)));
+        assert_eq!(world.user_disk[&user].sockets.len(), 1);
+        world.users.remove(&user);
         world.emit(&socket, "presence:ping", json!({}), 9);
         let (ack, reply) = world.acks(&sid).pop().unwrap();
         assert_eq!(ack, 9);
@@ -526,7 +991,162 @@ mod tests {
     }
 
     #[test]
-    fn room_changes_list_joins_and_leaves() {
+    fn the_directory_lists_sockets_let_in_and_chat_rooms_as_the_admin_call_answers() {
+        let mut world = World::default();
+        let (sid_1, sid_2, sid_3) = (make_sid(6), make_sid(7), make_sid(8));
+        let first = world.connect(&sid_1, "dee");
+        let _other = world.connect(&sid_3, "eve");
+        let chat_id = world.group(&first, &["eve"], 1);
+        let second = world.connect_with(&sid_2, "dee", true);
+        let view = world.directory.admin_view();
+        assert_eq!(view["connections"], 3, "{view}");
+        assert_eq!(view["users"], 2, "{view}");
+        assert_eq!(
+            view["rooms"],
+            json!([
+                { "room": format!("chat:{chat_id}"), "sockets": 1, "userIds": ["dee"] },
+                { "room": "user:dee", "sockets": 2, "userIds": ["dee"] },
+                { "room": "user:eve", "sockets": 1, "userIds": ["eve"] },
+            ])
+        );
+        world.disconnect(&second);
+        world.emit(&first, "room:join", json!({ "chatId": chat_id }), 2);
+        let view = world.directory.admin_view();
+        assert_eq!(view["connections"], 2, "{view}");
+        assert_eq!(view["rooms"][0], json!({ "room": format!("chat:{chat_id}"), "sockets": 1, "userIds": ["dee"] }));
+        assert_eq!(view["rooms"][1], json!({ "room": "user:dee", "sockets": 1, "userIds": ["dee"] }));
+    }
+
+    #[test]
+    fn user_objects_count_acks_and_messages_for_the_metrics() {
+        let mut world = World::default();
+        let sid = make_sid(9);
+        let socket = world.connect(&sid, "fay");
+        let chat_id = world.group(&socket, &["zed"], 1);
+        world.emit(&socket, "message:send", json!({ "chatId": chat_id, "body": "x", "clientId": "0189c6f0-0000-4000-8000-000000000009" }), 2);
+        world.emit(&socket, "room:join", json!({ "chatId": "no-such-chat" }), 3);
+        let counts = &world.users[&UserId::new("fay")].0.counts;
+        assert_eq!(counts.messages_sent, 1);
+        assert_eq!(counts.acks.get("ok"), Some(&2));
+        assert_eq!(counts.acks.get("NOT_FOUND"), Some(&1), "{counts:?}");
+    }
+
+    #[test]
+    fn a_retried_client_id_acks_the_stored_message_after_its_send_done_was_lost() {
+        let mut world = World::default();
+        let (sid_a, sid_b) = (make_sid(10), make_sid(11));
+        let a = world.connect(&sid_a, "gil");
+        let b = world.connect(&sid_b, "hal");
+        let chat_id = world.group(&a, &["hal"], 1);
+        world.emit(&b, "room:join", json!({ "chatId": chat_id }), 1);
+        let client_id = "0189c6f0-0000-4000-8000-00000000000a";
+        let send = json!({ "chatId": chat_id, "body": "once", "clientId": client_id });
+        // The chat stores the message and dies before its batch (the ack, SendDone,
+        // message:new) leaves; the sender's object loses its memory too.
+        world.crash_next_chat = true;
+        world.emit(&a, "message:send", send.clone(), 2);
+        assert!(world.ack(&sid_a, 2).is_none());
+        assert_eq!(world.store.messages(&ChatId::new(chat_id.as_str())).len(), 1);
+        world.users.remove(&UserId::new("gil"));
+
+        world.emit(&a, "message:send", send, 3);
+        let retry = world.ack(&sid_a, 3).expect("the retry is answered");
+        assert_eq!(retry["ok"], true, "{retry}");
+        let stored = &world.store.messages(&ChatId::new(chat_id.as_str()))[0];
+        assert_eq!(retry["data"]["serverId"], stored.id.as_str());
+        assert_eq!(retry["data"]["seq"], 1);
+        assert_eq!(world.store.messages(&ChatId::new(chat_id.as_str())).len(), 1);
+        // The next message takes the next seq.
+        world.emit(&a, "message:send", json!({ "chatId": chat_id, "body": "next", "clientId": "0189c6f0-0000-4000-8000-00000000000b" }), 4);
+        let next = world.ack(&sid_a, 4).unwrap();
+        assert_eq!(next["data"]["seq"], 2, "{next}");
+    }
+
+    #[test]
+    fn membership_lost_with_a_chat_object_reaches_the_members_from_its_outbox() {
+        let mut world = World::default();
+        let (sid_a, sid_b) = (make_sid(12), make_sid(13));
+        let a = world.connect(&sid_a, "ida");
+        world.crash_next_chat = true;
+        world.emit(&a, "chat:create", json!({ "kind": "group", "memberIds": ["jon"], "title": "t" }), 1);
+        let chat = world.store.chats().next().expect("the chat was stored").id.clone();
+        assert!(world.user_disk.get(&UserId::new("jon")).is_none_or(|disk| disk.index.chats.is_empty()));
+        // The object wakes (its alarm, or any request) and sends its outbox again.
+        world.alarm(Dest::Chat(chat.clone()));
+        assert!(world.chat_disk[&chat].outbox.is_empty());
+        let b = world.connect_with(&sid_b, "jon", true);
+        assert_eq!(world.chat_disk[&chat].rooms.get(&b), Some(&UserId::new("jon")), "autoJoin found the chat");
+    }
+
+    #[test]
+    fn a_dm_key_held_by_a_chat_that_was_never_stored_is_taken_over() {
+        let mut world = World::default();
+        let sid = make_sid(14);
+        let a = world.connect(&sid, "kim");
+        // A chat object claimed the key and died before storing its chat.
+        let key = Chat::dm_key(&UserId::new("kim"), &UserId::new("lee"));
+        world.registry.insert(key.clone(), ChatId::new("phantom"));
+        world.emit(&a, "chat:create", json!({ "kind": "dm", "memberIds": ["lee"] }), 1);
+        let created = world.ack(&sid, 1).unwrap();
+        assert_eq!(created["ok"], true, "{created}");
+        let id = created["data"]["chat"]["id"].as_str().unwrap().to_string();
+        assert_eq!(world.registry[&key].as_str(), id);
+        assert!(world.tombstones.contains(&ChatId::new("phantom")), "the phantom may never store it later");
+        world.emit(&a, "chat:create", json!({ "kind": "dm", "memberIds": ["lee"] }), 2);
+        assert_eq!(world.ack(&sid, 2).unwrap()["data"]["chat"]["id"].as_str(), Some(id.as_str()));
+    }
+
+    #[test]
+    fn the_registry_lets_a_claim_take_over_only_the_owner_it_names() {
+        let (x, y, z) = (ChatId::new("x"), ChatId::new("y"), ChatId::new("z"));
+        assert_eq!(registry_claim(None, &x, None), x);
+        assert_eq!(registry_claim(Some(&x), &y, None), x);
+        assert_eq!(registry_claim(Some(&x), &y, Some(&x)), y);
+        assert_eq!(registry_claim(Some(&z), &y, Some(&x)), z);
+    }
+
+    #[test]
+    fn typing_stops_after_the_chat_object_lost_its_memory() {
+        let mut world = World::default();
+        let (sid_a, sid_b) = (make_sid(15), make_sid(16));
+        let a = world.connect(&sid_a, "mo");
+        let b = world.connect(&sid_b, "ned");
+        let chat_id = world.group(&a, &["ned"], 1);
+        world.emit(&a, "room:join", json!({ "chatId": chat_id }), 2);
+        world.emit(&b, "room:join", json!({ "chatId": chat_id }), 1);
+        world.emit(&b, "typing:start", json!({ "chatId": chat_id }), 2);
+        assert_eq!(world.events(&sid_a, "typing:update").len(), 1);
+        let id = ChatId::new(chat_id.as_str());
+        world.chats.remove(&id);
+        world.now += Limits::default().typing_timeout_ms + 1;
+        world.alarm(Dest::Chat(id));
+        let updates = world.events(&sid_a, "typing:update");
+        assert_eq!(updates.len(), 2, "{updates:?}");
+        assert_eq!(updates[1]["state"], "stop");
+        assert_eq!(updates[1]["userId"], "ned");
+    }
+
+    #[test]
+    fn a_deferred_presence_update_goes_out_after_the_user_object_lost_its_memory() {
+        let mut world = World::default();
+        let (sid_a, sid_b) = (make_sid(17), make_sid(18));
+        let a = world.connect(&sid_a, "oli");
+        let _chat = world.group(&a, &["pat"], 1);
+        let b = world.connect(&sid_b, "pat");
+        assert_eq!(world.events(&sid_a, "presence:update").last().unwrap()["status"], "online");
+        // Inside the throttle window: the offline update is due at its end.
+        world.disconnect(&b);
+        assert_eq!(world.events(&sid_a, "presence:update").len(), 1);
+        world.users.remove(&UserId::new("pat"));
+        world.now += Limits::default().presence_throttle_ms + 1;
+        world.alarm(Dest::User(UserId::new("pat")));
+        let updates = world.events(&sid_a, "presence:update");
+        assert_eq!(updates.len(), 2, "{updates:?}");
+        assert_eq!(updates[1]["status"], "offline");
+    }
+
+    #[test]
+    fn map_changes_list_writes_and_deletes() {
         let s = |n: &str| SocketId::new(n);
         let u = UserId::new("u");
         let before: BTreeMap<_, _> = [(s("a"), u.clone()), (s("b"), u.clone())].into();

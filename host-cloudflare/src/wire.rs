@@ -1,6 +1,6 @@
 //! What travels between the edge objects (JSON over Durable Object fetches).
 
-use chat_core::ids::{AckId, RequestId, SocketId};
+use chat_core::ids::{AckId, ChatId, RequestId, SocketId, UserId};
 use chat_core::route::{ChatMsg, UserMsg};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
@@ -19,6 +19,13 @@ pub enum Item {
     UserRoom { event: String, payload: Value },
     /// The answer to an HTTP call that entered through the receiving user object.
     HttpDone { request: RequestId, status: u16, body: Value },
+    /// For a directory shard: the user's connected (let in) sockets now, replacing what
+    /// the shard held for them.
+    DirUser { user: UserId, sockets: Vec<SocketId> },
+    /// For a directory shard: sockets that joined (`Some(user)`) or left (`None`) a chat room.
+    DirRoom { chat: ChatId, changes: Vec<(SocketId, Option<UserId>)> },
+    /// For a directory shard: counter increments since the sender's last report.
+    DirCounts(crate::directory::Counts),
 }
 
 /// What a connection object does with its WebSocket.

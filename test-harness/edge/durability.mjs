@@ -6,6 +6,7 @@
 import { spawn } from 'node:child_process';
 import { createHmac, randomUUID } from 'node:crypto';
 import { createRequire } from 'node:module';
+import net from 'node:net';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 
@@ -15,7 +16,15 @@ const { io } = require('socket.io-client');
 
 const { WRANGLER_BIN, DEV_CONFIG, PERSIST, JWT_SECRET } = process.env;
 if (!WRANGLER_BIN || !DEV_CONFIG || !PERSIST || !JWT_SECRET) throw new Error('WRANGLER_BIN, DEV_CONFIG, PERSIST and JWT_SECRET are required');
-const port = Number(process.env.PORT || 38000 + Math.floor(Math.random() * 900));
+// A port nobody holds now (other people's servers run on this machine too).
+async function freePort() {
+  const server = net.createServer();
+  await new Promise((resolve) => server.listen(0, '127.0.0.1', resolve));
+  const { port } = server.address();
+  await new Promise((resolve) => server.close(resolve));
+  return port;
+}
+const port = Number(process.env.PORT || (await freePort()));
 const url = `http://127.0.0.1:${port}`;
 
 function token(sub) {

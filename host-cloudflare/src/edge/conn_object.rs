@@ -36,6 +36,10 @@ struct ConnState {
     /// Binary frames still to skip (attachments of a binary packet, never used by the chat).
     #[serde(default)]
     skip_binary: u64,
+    /// Acks answered here (validation errors), not yet reported: they go to the user object
+    /// with the socket's next event or its disconnect, for `/metrics`.
+    #[serde(default)]
+    counts: crate::directory::Counts,
 }
 
 #[durable_object]
@@ -157,11 +161,16 @@ impl ConnObject {
         let was_in = state.connected || state.pending;
         state.connected = false;
         state.pending = false;
+        let counts = std::mem::take(&mut state.counts);
         Self::save(ws, &state);
         self.held.borrow_mut().clear();
         if let (Some(socket), true) = (socket, was_in) {
             let user = UserId::new(state.user.clone().unwrap_or_default());
-            self.courier.send(&self.env, None, vec![(Dest::User(user), Item::User(UserMsg::Disconnect { socket }))]).await;
+            let mut items = vec![(Dest::User(user.clone()), Item::User(UserMsg::Disconnect { socket }))];
+            if !counts.is_empty() {
+                items.push((Dest::User(user), Item::DirCounts(counts)));
+            }
+            self.courier.send(&self.env, None, items).await;
         }
         Ok(())
     }
@@ -215,7 +224,12 @@ impl ConnObject {
                 let payload = args.into_iter().next().unwrap_or(Value::Null);
                 match event_envelope(user, socket, event, &payload, id.map(AckId)) {
                     Ok(Envelope::ToUser(user, msg)) => {
-                        self.courier.send(&self.env, None, vec![(Dest::User(user), Item::User(msg))]).await;
+                        let mut items = vec![(Dest::User(user.clone()), Item::User(msg))];
+                        if !state.counts.is_empty() {
+                            items.push((Dest::User(user), Item::DirCounts(std::mem::take(&mut state.counts))));
+                            Self::save(ws, &state);
+                        }
+                        self.courier.send(&self.env, None, items).await;
                     }
                     Ok(Envelope::ToChat(..)) => {}
                     Err((reply, error)) => {
@@ -226,6 +240,8 @@ impl ConnObject {
                             match effect {
                                 Effect::Log { level, correlation_id, message } => log(level, correlation_id.as_ref().map(|c| c.as_str()), &message),
                                 Effect::Ack { ack, reply, .. } => {
+                                    state.counts.ack(&reply);
+                                    Self::save(ws, &state);
                                     ws.send_with_str(SocketPacket::Ack { nsp: cfg.namespace.clone(), id: ack.0, args: vec![reply] }.to_frame())?
                                 }
                                 _ => {}

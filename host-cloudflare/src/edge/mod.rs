@@ -3,6 +3,7 @@
 mod chat_object;
 mod conn_object;
 mod courier;
+mod directory_object;
 mod sql;
 mod user_object;
 
@@ -17,12 +18,14 @@ use worker::*;
 
 pub use chat_object::ChatObject;
 pub use conn_object::ConnObject;
+pub use directory_object::DirectoryObject;
 pub use user_object::UserObject;
 
 /// Bindings of `wrangler.toml`.
 pub(crate) const CONN_BINDING: &str = "CONN";
 pub(crate) const USER_BINDING: &str = "USERS";
 pub(crate) const CHAT_BINDING: &str = "CHATS";
+pub(crate) const DIRECTORY_BINDING: &str = "DIRECTORY";
 
 /// Keeps the object's one alarm at `deadline` (the partition's next timer), touching
 /// storage only when it moves; `armed` remembers where it stands.
@@ -127,7 +130,8 @@ async fn fetch(req: Request, env: Env, _ctx: Context) -> Result<Response> {
     match (req.method(), path.as_str()) {
         (Method::Get, "/healthz") => json_response(200, &json!({ "status": "ok", "storage": "durable-objects" })),
         (Method::Get, "/metrics") => {
-            let text = "# HELP chat_edge_up 1 while the Worker answers (per-object counters are not aggregated at the edge)\n# TYPE chat_edge_up gauge\nchat_edge_up 1\n";
+            let shard = directory(&env, &cfg).await?;
+            let text = format!("# HELP chat_edge_up 1 while the Worker answers.\n# TYPE chat_edge_up gauge\nchat_edge_up 1\n{}", shard.metrics_text());
             let headers = Headers::new();
             headers.set("content-type", "text/plain; version=0.0.4")?;
             Ok(Response::ok(text)?.with_headers(headers))
@@ -135,6 +139,17 @@ async fn fetch(req: Request, env: Env, _ctx: Context) -> Result<Response> {
         _ if path.starts_with("/api/v1/") => api(req, &env, &cfg, &url, &path).await,
         _ => json_response(404, &json!({ "error": "NOT_FOUND", "message": "no such route" })),
     }
+}
+
+/// Every directory shard's content, merged (one request per shard, in parallel).
+async fn directory(env: &Env, cfg: &EdgeConfig) -> Result<crate::directory::Shard> {
+    let asks = (0..cfg.directory_shards).map(|n| async move {
+        let stub = courier::stub(env, &crate::glue::Dest::Directory(n))?;
+        let mut response = stub.fetch_with_request(courier::post("https://directory/list", &json!({}))?).await?;
+        response_json::<crate::directory::Shard>(&mut response).await
+    });
+    let shards = futures_util::future::join_all(asks).await.into_iter().collect::<Result<Vec<_>>>()?;
+    Ok(crate::directory::Shard::merge(shards))
 }
 
 /// `/socket.io/?EIO=4&transport=websocket`: a fresh connection object takes the socket.
@@ -202,9 +217,7 @@ async fn api(mut req: Request, env: &Env, cfg: &EdgeConfig, url: &Url, path: &st
             return match principal {
                 Err(error) => core_error(cfg, error),
                 Ok(p) if !p.admin => core_error(cfg, ChatError::forbidden("admin only")),
-                // No object sees every socket at the edge; a directory object would cost a
-                // request per connect and disconnect (see NOTES.md).
-                Ok(_) => json_response(501, &json!({ "error": "INTERNAL", "message": "admin sockets are not available on the edge host" })),
+                Ok(_) => json_response(200, &directory(env, cfg).await?.admin_view()),
             };
         }
         _ => return json_response(404, &json!({ "error": "NOT_FOUND", "message": "no such route" })),

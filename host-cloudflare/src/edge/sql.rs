@@ -53,6 +53,9 @@ pub(crate) fn chat_schema(sql: &SqlStorage) -> R<()> {
         "CREATE TABLE IF NOT EXISTS reads (user_id TEXT PRIMARY KEY, sent INTEGER NOT NULL DEFAULT 0, cursor TEXT)",
         "CREATE TABLE IF NOT EXISTS room (socket TEXT PRIMARY KEY, user_id TEXT NOT NULL)",
         "CREATE TABLE IF NOT EXISTS dm_keys (key TEXT PRIMARY KEY, chat_id TEXT NOT NULL)",
+        "CREATE TABLE IF NOT EXISTS typing (user_id TEXT PRIMARY KEY, deadline INTEGER NOT NULL)",
+        "CREATE TABLE IF NOT EXISTS outbox (user_id TEXT PRIMARY KEY, version INTEGER NOT NULL, item TEXT NOT NULL)",
+        "CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL)",
     ] {
         run(sql, statement, vec![])?;
     }
@@ -250,18 +253,91 @@ pub(crate) fn save_room(sql: &SqlStorage, changes: &[(SocketId, Option<UserId>)]
     Ok(())
 }
 
-/// The DM registry (an object named after the DM key): the first chat to claim a key owns it.
-pub(crate) fn claim_dm(sql: &SqlStorage, key: &str, chat: &ChatId) -> R<ChatId> {
+/// The DM registry (an object named after the DM key): the first chat to claim a key owns
+/// it; a claim naming the owner as abandoned takes it over (`glue::registry_claim`).
+pub(crate) fn claim_dm(sql: &SqlStorage, key: &str, chat: &ChatId, replacing: Option<&ChatId>) -> R<ChatId> {
     #[derive(Deserialize)]
     struct Owner {
         chat_id: String,
     }
     let rows: Vec<Owner> = exec(sql, "SELECT chat_id FROM dm_keys WHERE key = ?", vec![text(key)])?;
-    if let Some(owner) = rows.into_iter().next() {
-        return Ok(ChatId::new(owner.chat_id));
+    let current = rows.into_iter().next().map(|o| ChatId::new(o.chat_id));
+    let owner = crate::glue::registry_claim(current.as_ref(), chat, replacing);
+    if current.as_ref() != Some(&owner) {
+        run(sql, "INSERT OR REPLACE INTO dm_keys (key, chat_id) VALUES (?, ?)", vec![text(key), text(owner.as_str())])?;
     }
-    run(sql, "INSERT INTO dm_keys (key, chat_id) VALUES (?, ?)", vec![text(key), text(chat.as_str())])?;
-    Ok(chat.clone())
+    Ok(owner)
+}
+
+/// The message `sender` stored here under `client_id`, if any.
+pub(crate) fn find_sent(sql: &SqlStorage, sender: &UserId, client_id: &ClientId) -> R<Option<Message>> {
+    let rows: Vec<MessageRow> =
+        exec(sql, "SELECT message FROM messages WHERE sender_id = ? AND client_id = ?", vec![text(sender.as_str()), text(client_id.as_str())])?;
+    rows.first().map(|row| from_json(&row.message)).transpose()
+}
+
+pub(crate) fn load_typing(sql: &SqlStorage) -> R<BTreeMap<UserId, Millis>> {
+    #[derive(Deserialize)]
+    struct TypingRow {
+        user_id: String,
+        deadline: i64,
+    }
+    let rows: Vec<TypingRow> = exec(sql, "SELECT user_id, deadline FROM typing", vec![])?;
+    Ok(rows.into_iter().map(|r| (UserId::new(r.user_id), Millis(r.deadline.max(0) as u64))).collect())
+}
+
+pub(crate) fn save_typing(sql: &SqlStorage, changes: &[(UserId, Option<Millis>)]) -> R<()> {
+    for (user, deadline) in changes {
+        match deadline {
+            Some(at) => run(sql, "INSERT OR REPLACE INTO typing (user_id, deadline) VALUES (?, ?)", vec![text(user.as_str()), int(at.0)])?,
+            None => run(sql, "DELETE FROM typing WHERE user_id = ?", vec![text(user.as_str())])?,
+        }
+    }
+    Ok(())
+}
+
+/// Keeps `item` for `user` until delivered (replacing an older one); its version.
+pub(crate) fn outbox_put(sql: &SqlStorage, user: &UserId, item: &crate::wire::Item) -> R<u64> {
+    #[derive(Deserialize)]
+    struct Version {
+        v: Option<i64>,
+    }
+    let rows: Vec<Version> = exec(sql, "SELECT MAX(version) AS v FROM outbox", vec![])?;
+    let version = rows.first().and_then(|r| r.v).unwrap_or(0).max(0) as u64 + 1;
+    run(sql, "INSERT OR REPLACE INTO outbox (user_id, version, item) VALUES (?, ?, ?)", vec![text(user.as_str()), int(version), text(&to_json(item)?)])?;
+    Ok(version)
+}
+
+pub(crate) fn outbox_done(sql: &SqlStorage, user: &UserId, version: u64) -> R<()> {
+    run(sql, "DELETE FROM outbox WHERE user_id = ? AND version = ?", vec![text(user.as_str()), int(version)])
+}
+
+pub(crate) fn outbox(sql: &SqlStorage) -> R<Vec<(UserId, u64, crate::wire::Item)>> {
+    #[derive(Deserialize)]
+    struct Row {
+        user_id: String,
+        version: i64,
+        item: String,
+    }
+    let rows: Vec<Row> = exec(sql, "SELECT user_id, version, item FROM outbox ORDER BY version", vec![])?;
+    rows.into_iter().map(|r| Ok((UserId::new(r.user_id), r.version.max(0) as u64, from_json(&r.item)?))).collect()
+}
+
+/// Small values an object keeps about itself (its name, a tombstone, presence).
+pub(crate) fn meta_get(sql: &SqlStorage, key: &str) -> R<Option<String>> {
+    #[derive(Deserialize)]
+    struct Row {
+        value: String,
+    }
+    let rows: Vec<Row> = exec(sql, "SELECT value FROM meta WHERE key = ?", vec![text(key)])?;
+    Ok(rows.into_iter().next().map(|r| r.value))
+}
+
+pub(crate) fn meta_put(sql: &SqlStorage, key: &str, value: Option<&str>) -> R<()> {
+    match value {
+        Some(value) => run(sql, "INSERT OR REPLACE INTO meta (key, value) VALUES (?, ?)", vec![text(key), text(value)]),
+        None => run(sql, "DELETE FROM meta WHERE key = ?", vec![text(key)]),
+    }
 }
 
 // --- user objects --------------------------------------------------------------------------
@@ -272,6 +348,8 @@ pub(crate) fn user_schema(sql: &SqlStorage) -> R<()> {
         "CREATE TABLE IF NOT EXISTS sends (client_id TEXT PRIMARY KEY, created_at INTEGER NOT NULL, message TEXT NOT NULL)",
         "CREATE INDEX IF NOT EXISTS sends_by_time ON sends (created_at)",
         "CREATE TABLE IF NOT EXISTS sockets (socket TEXT PRIMARY KEY, chats TEXT NOT NULL)",
+        "CREATE TABLE IF NOT EXISTS pending_sends (client_id TEXT PRIMARY KEY, chat_id TEXT NOT NULL)",
+        "CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL)",
     ] {
         run(sql, statement, vec![])?;
     }
@@ -319,7 +397,40 @@ pub(crate) fn index_send(sql: &SqlStorage, message: &Message) -> R<()> {
         sql,
         "INSERT OR IGNORE INTO sends (client_id, created_at, message) VALUES (?, ?, ?)",
         vec![text(message.client_id.as_str()), int(message.created_at.0), text(&to_json(message)?)],
-    )
+    )?;
+    run(sql, "DELETE FROM pending_sends WHERE client_id = ?", vec![text(message.client_id.as_str())])
+}
+
+/// The user object's index on its SQLite (`glue::UserIndex`).
+pub(crate) struct SqlIndex<'a> {
+    pub sql: &'a SqlStorage,
+    pub me: &'a UserId,
+}
+
+impl crate::glue::UserIndex for SqlIndex<'_> {
+    fn put_members(&mut self, chat: &ChatId, members: Option<&[UserId]>) -> R<()> {
+        index_members(self.sql, self.me, chat, members.unwrap_or_default())
+    }
+    fn put_sent(&mut self, message: &Message) -> R<()> {
+        index_send(self.sql, message)
+    }
+    fn put_pending(&mut self, client_id: &ClientId, chat: &ChatId) -> R<()> {
+        run(self.sql, "INSERT OR REPLACE INTO pending_sends (client_id, chat_id) VALUES (?, ?)", vec![text(client_id.as_str()), text(chat.as_str())])
+    }
+    fn drop_pending(&mut self, client_id: &ClientId) -> R<()> {
+        run(self.sql, "DELETE FROM pending_sends WHERE client_id = ?", vec![text(client_id.as_str())])
+    }
+    fn sent(&self, client_id: &ClientId) -> R<Option<Message>> {
+        find_message(self.sql, client_id)
+    }
+    fn pending(&self, client_id: &ClientId) -> R<Option<ChatId>> {
+        #[derive(Deserialize)]
+        struct Row {
+            chat_id: String,
+        }
+        let rows: Vec<Row> = exec(self.sql, "SELECT chat_id FROM pending_sends WHERE client_id = ?", vec![text(client_id.as_str())])?;
+        Ok(rows.into_iter().next().map(|r| ChatId::new(r.chat_id)))
+    }
 }
 
 pub(crate) fn load_sockets(sql: &SqlStorage) -> R<BTreeMap<SocketId, BTreeSet<ChatId>>> {
@@ -340,4 +451,94 @@ pub(crate) fn save_sockets(sql: &SqlStorage, changes: &[(SocketId, Option<BTreeS
         }
     }
     Ok(())
+}
+
+// --- directory shards ------------------------------------------------------------------------
+// One row per user with sockets, per socket in a chat room, per counter: an update writes
+// only what it changes.
+
+pub(crate) fn directory_schema(sql: &SqlStorage) -> R<()> {
+    for statement in [
+        "CREATE TABLE IF NOT EXISTS users (user_id TEXT PRIMARY KEY, sockets TEXT NOT NULL)",
+        "CREATE TABLE IF NOT EXISTS rooms (chat_id TEXT NOT NULL, socket TEXT NOT NULL, user_id TEXT NOT NULL, PRIMARY KEY (chat_id, socket))",
+        "CREATE TABLE IF NOT EXISTS counters (name TEXT PRIMARY KEY, n INTEGER NOT NULL)",
+    ] {
+        run(sql, statement, vec![])?;
+    }
+    Ok(())
+}
+
+fn count(sql: &SqlStorage, name: &str, n: u64) -> R<()> {
+    if n == 0 {
+        return Ok(());
+    }
+    run(sql, "INSERT INTO counters (name, n) VALUES (?, ?) ON CONFLICT (name) DO UPDATE SET n = n + excluded.n", vec![text(name), int(n)])
+}
+
+pub(crate) fn directory_apply(sql: &SqlStorage, item: &crate::wire::Item) -> R<()> {
+    use crate::wire::Item;
+    match item {
+        Item::DirUser { user, sockets } if sockets.is_empty() => run(sql, "DELETE FROM users WHERE user_id = ?", vec![text(user.as_str())]),
+        Item::DirUser { user, sockets } => {
+            run(sql, "INSERT OR REPLACE INTO users (user_id, sockets) VALUES (?, ?)", vec![text(user.as_str()), text(&to_json(sockets)?)])
+        }
+        Item::DirRoom { chat, changes } => {
+            for (socket, user) in changes {
+                match user {
+                    Some(user) => run(
+                        sql,
+                        "INSERT OR REPLACE INTO rooms (chat_id, socket, user_id) VALUES (?, ?, ?)",
+                        vec![text(chat.as_str()), text(socket.as_str()), text(user.as_str())],
+                    )?,
+                    None => run(sql, "DELETE FROM rooms WHERE chat_id = ? AND socket = ?", vec![text(chat.as_str()), text(socket.as_str())])?,
+                }
+            }
+            Ok(())
+        }
+        Item::DirCounts(counts) => {
+            count(sql, "messages_sent", counts.messages_sent)?;
+            for (code, n) in &counts.acks {
+                count(sql, &format!("ack:{code}"), *n)?;
+            }
+            Ok(())
+        }
+        _ => Ok(()),
+    }
+}
+
+pub(crate) fn load_shard(sql: &SqlStorage) -> R<crate::directory::Shard> {
+    #[derive(Deserialize)]
+    struct UserRow {
+        user_id: String,
+        sockets: String,
+    }
+    #[derive(Deserialize)]
+    struct RoomRow {
+        chat_id: String,
+        socket: String,
+        user_id: String,
+    }
+    #[derive(Deserialize)]
+    struct CounterRow {
+        name: String,
+        n: i64,
+    }
+    let mut shard = crate::directory::Shard::default();
+    for row in exec::<UserRow>(sql, "SELECT user_id, sockets FROM users", vec![])? {
+        shard.users.insert(UserId::new(row.user_id), from_json(&row.sockets)?);
+    }
+    for row in exec::<RoomRow>(sql, "SELECT chat_id, socket, user_id FROM rooms", vec![])? {
+        shard.rooms.entry(ChatId::new(row.chat_id)).or_default().insert(SocketId::new(row.socket), UserId::new(row.user_id));
+    }
+    for row in exec::<CounterRow>(sql, "SELECT name, n FROM counters", vec![])? {
+        let n = row.n.max(0) as u64;
+        match row.name.strip_prefix("ack:") {
+            Some(code) => {
+                shard.counts.acks.insert(code.to_string(), n);
+            }
+            None if row.name == "messages_sent" => shard.counts.messages_sent = n,
+            None => {}
+        }
+    }
+    Ok(shard)
 }

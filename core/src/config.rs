@@ -23,9 +23,10 @@ pub struct Limits {
     /// How many messages one storage commit may carry (group commit).
     pub max_commit_batch: usize,
     /// How long a user partition waits for a chat's answer to a send before it lets
-    /// retries of that clientId through: the answer is lost when the chat's process
-    /// dies or the partition moves (cluster hosts).
-    pub send_answer_timeout_ms: u64,
+    /// retries of that clientId through. Cluster hosts set it: there the answer is lost
+    /// when the chat's process dies or the partition moves. Alone, an answer always comes
+    /// (storage answers every operation), so `None` waits for it.
+    pub send_answer_timeout_ms: Option<u64>,
 }
 
 impl Default for Limits {
@@ -40,7 +41,7 @@ impl Default for Limits {
             max_group_members: 1_000,
             jwt_leeway_secs: 30,
             max_commit_batch: 256,
-            send_answer_timeout_ms: 10_000,
+            send_answer_timeout_ms: None,
         }
     }
 }

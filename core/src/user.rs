@@ -38,6 +38,8 @@ pub struct UserPartition {
     sending: BTreeMap<ClientId, Vec<(SendCommand, Reply)>>,
     /// Sends handed to a chat partition, with when to stop waiting for its answer.
     awaiting: BTreeMap<ClientId, Millis>,
+    /// Sends whose answer was given up on; they count in `sends` from that moment.
+    given_up: BTreeSet<ClientId>,
     lookups: BTreeMap<OpId, Lookup>,
     presence: Presence,
     snapshots: BTreeMap<u64, Snapshot>,
@@ -92,6 +94,7 @@ impl UserPartition {
             known_order: VecDeque::new(),
             sending: BTreeMap::new(),
             awaiting: BTreeMap::new(),
+            given_up: BTreeSet::new(),
             lookups: BTreeMap::new(),
             presence: Presence { last_seen: Millis(0), announced: false, announced_at: None, due: None },
             snapshots: BTreeMap::new(),
@@ -183,7 +186,14 @@ impl UserPartition {
             // The chat's answer is lost: its sender hears nothing (and retries); retries
             // waiting here go ahead and find out from storage what became of the message.
             ctx.log(LogLevel::Warn, None, format!("no answer from the chat to the send of clientId {client_id} of user {}; letting retries through", self.id));
-            self.send_answered(ctx, &client_id);
+            self.awaiting.remove(&client_id);
+            self.reserved = self.reserved.saturating_sub(1);
+            // The message may yet be stored, at a time no later than now: it counts against
+            // the rate limit as if stored now, for a whole window.
+            let at = self.sends.partition_point(|sent| *sent <= ctx.now);
+            self.sends.insert(at, ctx.now);
+            self.given_up.insert(client_id.clone());
+            self.release_retries(ctx, &client_id);
         }
         // Announcing needs the contacts: a partition rebuilt by a host loads them first.
         match self.phase {
@@ -299,15 +309,22 @@ impl UserPartition {
             }
             UserMsg::Http { command, reply } => self.http(ctx, command, reply),
             UserMsg::SendDone { client_id, outcome } => {
+                // A late answer to a send given up on: it already counts in the window.
+                let late = self.given_up.remove(&client_id);
+                if !late {
+                    self.reserved = self.reserved.saturating_sub(1);
+                }
+                self.awaiting.remove(&client_id);
                 if let Ok(message) = outcome {
-                    // Sends of different chats complete in any order: keep the window
-                    // sorted, or an expired time behind a newer one would never leave it.
-                    let at = self.sends.partition_point(|sent| *sent <= message.created_at);
-                    self.sends.insert(at, message.created_at);
+                    if !late {
+                        // Sends of different chats complete in any order: keep the window
+                        // sorted, or an expired time behind a newer one would never leave it.
+                        let at = self.sends.partition_point(|sent| *sent <= message.created_at);
+                        self.sends.insert(at, message.created_at);
+                    }
                     self.remember(message);
                 }
-                // An answer after the wait was given up finds its permit already back.
-                self.send_answered(ctx, &client_id);
+                self.release_retries(ctx, &client_id);
             }
             UserMsg::AutoJoined { socket, .. } => {
                 let Some(waiting) = self.connecting.get_mut(&socket) else { return };
@@ -463,7 +480,9 @@ impl UserPartition {
                     ctx.reply_err(&reply, error);
                 } else {
                     self.reserved += 1;
-                    self.awaiting.insert(client_id, ctx.now.plus(ctx.limits.send_answer_timeout_ms));
+                    if let Some(timeout) = ctx.limits.send_answer_timeout_ms {
+                        self.awaiting.insert(client_id, ctx.now.plus(timeout));
+                    }
                     ctx.to_chat(command.chat.clone(), ChatMsg::Send { user: self.id.clone(), command, reply });
                     // The chat partition answers with SendDone; retries wait until then.
                     return;
@@ -476,12 +495,8 @@ impl UserPartition {
         }
     }
 
-    /// The chat answered a send (or will not): its rate-limit permit returns, and retries
-    /// of the same clientId that waited behind it go ahead.
-    fn send_answered(&mut self, ctx: &mut Ctx, client_id: &ClientId) {
-        if self.awaiting.remove(client_id).is_some() {
-            self.reserved = self.reserved.saturating_sub(1);
-        }
+    /// Retries of a clientId that waited for the chat's answer go ahead.
+    fn release_retries(&mut self, ctx: &mut Ctx, client_id: &ClientId) {
         for (command, reply) in self.sending.remove(client_id).unwrap_or_default() {
             self.send(ctx, command, reply);
         }

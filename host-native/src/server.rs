@@ -26,7 +26,11 @@ pub async fn open_store(args: &crate::config::StorageArgs) -> anyhow_like::Resul
 }
 
 pub async fn serve(args: ServeArgs) -> anyhow_like::Result<()> {
-    let limits = args.limits.to_limits();
+    let mut limits = args.limits.to_limits();
+    if args.cluster.redis_url.is_some() {
+        // A chat's answer to a send is lost when its process dies: stop waiting after 10 s.
+        limits.send_answer_timeout_ms = Some(10_000);
+    }
     let namespace = normalise_namespace(&args.namespace);
     let demo = args.demo_mode();
     // The effective configuration, secrets redacted (the database password too).

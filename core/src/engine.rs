@@ -11,7 +11,7 @@ use crate::effect::{http_error_json, Effect, LogLevel};
 use crate::error::ChatError;
 use crate::ids::{AckId, ChatId, IdMaker, IdSource, Millis, OpId, RequestId, SocketId, UserId};
 use crate::placement::{NodeId, PartitionKey as Key, Placement};
-use crate::route::{chat_arrival, connect_envelope, event_envelope, http_envelope, user_arrival, ChatArrival, ChatMsg, Ctx, Envelope, Outbox, Reply, UserArrival, UserMsg};
+use crate::route::{chat_arrival, connect_envelope, event_envelope, event_reply, http_envelope, user_arrival, ChatArrival, ChatMsg, Ctx, Envelope, Outbox, Reply, UserArrival, UserMsg};
 use crate::storage::StorageResult;
 use crate::user::UserPartition;
 use crate::validate::parse_http;
@@ -32,6 +32,9 @@ pub enum Input {
     /// An HTTP call the host could not even read (body too large, not JSON): the core
     /// answers it with `error`, a correlation id and a log line like any other failure.
     HttpRejected { request: RequestId, error: ChatError },
+    /// A client event the host would not queue: its sender already has too many events
+    /// waiting (see [`crate::intake`]). Answered `RATE_LIMITED`; `typing:*` never answers.
+    Overloaded { socket: SocketId, event: String, ack: Option<AckId> },
     /// The result of an [`Effect::Storage`].
     Storage { op: OpId, result: StorageResult },
     /// A message from a partition on another process (cluster hosts). The sender thought
@@ -128,6 +131,10 @@ impl Engine {
             Input::Event { socket, event, payload, ack } => self.event(now, socket, event, payload, ack),
             Input::Http { request, authorization, call } => self.http(now, request, authorization, call),
             Input::HttpRejected { request, error } => self.reply_here(now, &Reply::Http { request }, error),
+            Input::Overloaded { socket, event, ack } => {
+                let error = ChatError::RateLimited("too many events waiting on this connection; wait for answers before sending more".into());
+                self.reply_here(now, &event_reply(socket, event, ack), error);
+            }
             Input::Mail { envelope, forwarded } => {
                 if forwarded || self.placement.owns(&key_of(&envelope)) {
                     self.deliver(now, envelope);
@@ -223,6 +230,11 @@ impl Engine {
             let body = http_error_json(&error, &correlation_id);
             (error, body)
         })
+    }
+
+    /// Whose a connected (or connecting) socket of this process is.
+    pub fn user_of(&self, socket: &SocketId) -> Option<&UserId> {
+        self.sockets.get(socket)
     }
 
     /// How many partitions are in memory: (chats, users).

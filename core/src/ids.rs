@@ -101,7 +101,7 @@ impl Millis {
 }
 
 /// The host's handle for an acknowledgement callback; echoed back untouched.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 pub struct AckId(pub u64);
 
 /// The host's handle for an HTTP request awaiting its response.

@@ -22,6 +22,7 @@ pub mod mutants;
 pub mod time;
 pub mod validate;
 pub mod engine;
+pub mod intake;
 pub mod memory;
 pub mod placement;
 pub mod chat;

@@ -102,12 +102,22 @@ pub enum Envelope {
 /// error to answer with (`typing:*` never answers, whatever the client asked, §2).
 /// Hosts that run partitions apart (the edge) call this where the socket terminates.
 pub fn event_envelope(user: UserId, socket: SocketId, event: String, payload: &Value, ack: Option<AckId>) -> Result<Envelope, (Reply, ChatError)> {
-    let ack = if event.starts_with("typing:") { None } else { ack };
-    let reply = Reply::Socket { socket: socket.clone(), ack, event: event.clone() };
+    let reply = event_reply(socket.clone(), event.clone(), ack);
     match parse_event(&event, payload) {
         Ok(command) => Ok(Envelope::ToUser(user, UserMsg::Command { socket, command, reply })),
         Err(error) => Err((reply, error)),
     }
+}
+
+/// Whether a client event is never answered, whatever the client asked (§2: `typing:*`).
+pub fn never_answered(event: &str) -> bool {
+    matches!(event, "typing:start" | "typing:stop")
+}
+
+/// Where the answer to a client event goes.
+pub fn event_reply(socket: SocketId, event: String, ack: Option<AckId>) -> Reply {
+    let ack = if never_answered(&event) { None } else { ack };
+    Reply::Socket { socket, ack, event }
 }
 
 /// A socket's handshake: on success the user's partition hears of the socket (the

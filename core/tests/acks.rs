@@ -316,3 +316,31 @@ fn every_event_with_a_callback_is_answered_exactly_once_whatever_its_payload() {
     }
     assert_eq!(data(&w.call(&alice, "presence:ping", json!({})))["serverTime"], at(0));
 }
+
+#[test]
+fn an_event_the_host_would_not_queue_is_answered_rate_limited_with_a_logged_correlation_id() {
+    let mut w = World::new();
+    let alice = w.connect("alice");
+    w.input(Input::Overloaded { socket: alice.clone(), event: "messages:sync".into(), ack: Some(AckId(900)) });
+    let ack = w.ack_of(&alice, AckId(900)).expect("an answer");
+    assert_eq!(code(&ack), "RATE_LIMITED");
+    assert!(w.logged(ack["correlationId"].as_str().unwrap()));
+}
+
+#[test]
+fn a_typing_event_the_host_would_not_queue_gets_no_answer() {
+    let mut w = World::new();
+    let alice = w.connect("alice");
+    w.input(Input::Overloaded { socket: alice.clone(), event: "typing:start".into(), ack: Some(AckId(901)) });
+    assert_eq!(w.ack_of(&alice, AckId(901)), None);
+}
+
+#[test]
+fn only_typing_events_go_unanswered() {
+    use chat_core::route::never_answered;
+    assert!(never_answered("typing:start"));
+    assert!(never_answered("typing:stop"));
+    for event in ACKED_EVENTS.into_iter().chain(["typing:other", "unknown"]) {
+        assert!(!never_answered(event), "{event}");
+    }
+}

@@ -12,7 +12,8 @@ use chat_core::command::HttpRequest;
 use chat_core::config::Limits;
 use chat_core::effect::{connect_error_json, LogLevel, Room, ServerEvent, Target};
 use chat_core::engine::HeldSocket;
-use chat_core::ids::{ChatId, IdSource, Millis, OpId, RequestId, SocketId, UserId};
+use chat_core::intake::{Intake, IntakeLimits};
+use chat_core::ids::{AckId, ChatId, IdSource, Millis, OpId, RequestId, SocketId, UserId};
 use chat_core::placement::{NodeId, Placement};
 use chat_core::route::{Envelope, UserMsg};
 use chat_core::storage::{StorageOp, StorageResult};
@@ -53,6 +54,14 @@ pub enum HostInput {
     NodeDied { node: NodeId, sockets: Vec<(SocketId, UserId)> },
     /// Cluster mode: stop waiting for other processes' answers to an admin sockets call.
     AdminTimeout { token: u64 },
+}
+
+/// A client event waiting its turn (see [`chat_core::intake`]).
+struct QueuedEvent {
+    socket: SocketId,
+    event: String,
+    payload: Value,
+    ack: AckSender,
 }
 
 /// How long admin sockets waits for the other processes of a cluster.
@@ -148,6 +157,8 @@ pub struct Driver {
     conns: HashMap<SocketId, Conn>,
     connecting: HashMap<SocketId, oneshot::Sender<Result<(), ConnectRefusal>>>,
     acks: PendingAcks,
+    /// Client events by user, served in turn so that one user's flood delays nobody else.
+    intake: Intake<UserId, QueuedEvent>,
     http: HashMap<RequestId, oneshot::Sender<HttpAnswer>>,
     next_request: u64,
     /// Which sockets are in which room, mirrored from the effects (for admin sockets).
@@ -184,6 +195,7 @@ impl Driver {
             conns: HashMap::new(),
             connecting: HashMap::new(),
             acks: PendingAcks::default(),
+            intake: Intake::new(IntakeLimits::default()),
             http: HashMap::new(),
             next_request: 0,
             rooms: BTreeMap::new(),
@@ -224,9 +236,13 @@ impl Driver {
                     self.engine.handle_timeout(now());
                     self.carry_out().await;
                 }
-                _ = sweep.tick() => self.sweep_abandoned().await,
+                _ = sweep.tick() => {
+                    self.intake.expire(now());
+                    self.sweep_abandoned().await;
+                }
+                () = std::future::ready(()), if self.intake.has_turn() => self.serve_next_event().await,
             }
-            if self.draining.is_some() && self.storage_in_flight == 0 {
+            if self.draining.is_some() && self.storage_in_flight == 0 && self.intake.is_empty() {
                 if let Some(done) = self.draining.take() {
                     let _ = done.send(());
                 }
@@ -257,9 +273,17 @@ impl Driver {
                 return;
             }
             HostInput::Disconnect { socket } => {
+                // What the socket sent before it left is handled before its departure.
+                if let Some(user) = self.engine.user_of(&socket).cloned() {
+                    for queued in self.intake.take_where(&user, |queued| queued.socket == socket) {
+                        self.hand_to_engine(now, queued);
+                    }
+                }
                 self.conns.remove(&socket);
                 self.connecting.remove(&socket);
-                self.acks.forget_socket(&socket);
+                for ack in self.acks.forget_socket(&socket) {
+                    self.intake.answered(ack);
+                }
                 for members in self.rooms.values_mut() {
                     members.remove(&socket);
                 }
@@ -271,8 +295,20 @@ impl Driver {
                 self.engine.handle(now, Input::Disconnect { socket });
             }
             HostInput::Event { socket, event, payload, ack } => {
-                let ack = self.acks.register(&socket, &event, ack);
-                self.engine.handle(now, Input::Event { socket, event, payload, ack });
+                let queued = QueuedEvent { socket, event, payload, ack };
+                let Some(user) = self.engine.user_of(&queued.socket).cloned() else {
+                    // Not a socket the core knows (yet): it decides what to do with it.
+                    self.hand_to_engine(now, queued);
+                    self.carry_out().await;
+                    return;
+                };
+                if let Err(refused) = self.intake.push(user, queued) {
+                    let QueuedEvent { socket, event, ack, .. } = refused;
+                    let ack = self.acks.register(&socket, &event, ack);
+                    self.engine.handle(now, Input::Overloaded { socket, event, ack });
+                    self.carry_out().await;
+                }
+                return;
             }
             HostInput::Http { authorization, call, respond } => {
                 let request = self.new_request();
@@ -322,6 +358,24 @@ impl Driver {
             }
         }
         self.carry_out().await;
+    }
+
+    /// Serves the client event whose turn it is.
+    async fn serve_next_event(&mut self) {
+        let Some((user, queued)) = self.intake.next() else { return };
+        let now = now();
+        if let Some(ack) = self.hand_to_engine(now, queued) {
+            self.intake.started(user, ack, now);
+        }
+        self.carry_out().await;
+    }
+
+    /// Gives a client event to the core; the id its answer will carry, if one is due.
+    fn hand_to_engine(&mut self, now: Millis, queued: QueuedEvent) -> Option<AckId> {
+        let QueuedEvent { socket, event, payload, ack } = queued;
+        let ack = self.acks.register(&socket, &event, ack);
+        self.engine.handle(now, Input::Event { socket, event, payload, ack });
+        ack
     }
 
     fn new_request(&mut self) -> RequestId {
@@ -562,6 +616,7 @@ impl Driver {
                 }
             }
             Effect::Ack { socket, ack, reply } => {
+                self.intake.answered(ack);
                 let code = if reply["ok"] == true { "ok" } else { reply["error"].as_str().unwrap_or("INTERNAL") };
                 self.metrics.ack(code);
                 if let Some(sender) = self.acks.take(ack) {

@@ -7,6 +7,7 @@
 //! goes with the socket.
 
 use chat_core::ids::{AckId, SocketId};
+use chat_core::route::never_answered;
 use socketioxide::extract::AckSender;
 use std::collections::HashMap;
 
@@ -34,26 +35,12 @@ impl PendingAcks {
         self.waiting.remove(&ack).map(|(_, sender)| sender)
     }
 
-    /// Drops every callback of a socket that is gone.
-    pub fn forget_socket(&mut self, socket: &SocketId) {
-        self.waiting.retain(|_, (owner, _)| owner != socket);
-    }
-}
-
-fn never_answered(event: &str) -> bool {
-    matches!(event, "typing:start" | "typing:stop")
-}
-
-#[cfg(test)]
-mod tests {
-    use super::never_answered;
-
-    #[test]
-    fn only_typing_events_go_unanswered() {
-        assert!(never_answered("typing:start"));
-        assert!(never_answered("typing:stop"));
-        for event in ["message:send", "receipt:read", "presence:ping", "room:join", "typing:other", "unknown"] {
-            assert!(!never_answered(event), "{event}");
+    /// Drops every callback of a socket that is gone; the ids dropped.
+    pub fn forget_socket(&mut self, socket: &SocketId) -> Vec<AckId> {
+        let gone: Vec<AckId> = self.waiting.iter().filter(|(_, (owner, _))| owner == socket).map(|(ack, _)| *ack).collect();
+        for ack in &gone {
+            self.waiting.remove(ack);
         }
+        gone
     }
 }

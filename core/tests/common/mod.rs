@@ -131,7 +131,7 @@ impl World {
     pub fn input(&mut self, input: Input) {
         let n = self.engines.len();
         let at = match &input {
-            Input::Connect { socket, .. } | Input::Disconnect { socket } | Input::Event { socket, .. } => {
+            Input::Connect { socket, .. } | Input::Disconnect { socket } | Input::Event { socket, .. } | Input::Overloaded { socket, .. } => {
                 self.homes.get(socket).copied().unwrap_or(0)
             }
             Input::Http { request, .. } | Input::HttpRejected { request, .. } => request.0 as usize % n,

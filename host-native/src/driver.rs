@@ -12,7 +12,7 @@ use chat_core::command::HttpRequest;
 use chat_core::config::Limits;
 use chat_core::effect::{connect_error_json, LogLevel, Room, ServerEvent, Target};
 use chat_core::engine::HeldSocket;
-use chat_core::intake::{Intake, IntakeLimits};
+use chat_core::intake::{Intake, IntakeLimits, Queued, Turn};
 use chat_core::ids::{AckId, ChatId, IdSource, Millis, OpId, RequestId, SocketId, UserId};
 use chat_core::placement::{NodeId, Placement};
 use chat_core::route::{Envelope, UserMsg};
@@ -63,6 +63,9 @@ struct QueuedEvent {
     payload: Value,
     ack: AckSender,
 }
+
+/// Inputs taken from the channel in one go, so that timers still get their turn.
+const MAX_INPUTS_AT_ONCE: usize = 4096;
 
 /// How long admin sockets waits for the other processes of a cluster.
 const ADMIN_WAIT: Duration = Duration::from_secs(1);
@@ -229,7 +232,16 @@ impl Driver {
             };
             tokio::select! {
                 input = self.rx.recv() => match input {
-                    Some(input) => self.input(input).await,
+                    Some(input) => {
+                        self.input(input).await;
+                        // Everything that has arrived goes in before the next event is
+                        // served: a flood's events must not stand in the channel in front
+                        // of everyone else's (queueing one costs next to nothing).
+                        for _ in 0..MAX_INPUTS_AT_ONCE {
+                            let Ok(input) = self.rx.try_recv() else { break };
+                            self.input(input).await;
+                        }
+                    }
                     None => return,
                 },
                 () = sleep => {
@@ -302,11 +314,13 @@ impl Driver {
                     self.carry_out().await;
                     return;
                 };
-                if let Err(refused) = self.intake.push(user, queued) {
-                    let QueuedEvent { socket, event, ack, .. } = refused;
-                    let ack = self.acks.register(&socket, &event, ack);
-                    self.engine.handle(now, Input::Overloaded { socket, event, ack });
-                    self.carry_out().await;
+                if let Queued::Overflow(queued) = self.intake.push(user, queued) {
+                    // Over a thousand refusals unanswered: the client does not wait for
+                    // answers at all, and answering would only feed it.
+                    if let Some(conn) = self.conns.get(&queued.socket) {
+                        tracing::warn!(socket = %queued.socket, "the client keeps sending events without waiting for answers: disconnecting it");
+                        let _ = conn.socket.clone().disconnect();
+                    }
                 }
                 return;
             }
@@ -360,12 +374,20 @@ impl Driver {
         self.carry_out().await;
     }
 
-    /// Serves the client event whose turn it is.
+    /// Serves (or refuses) the client event whose turn it is.
     async fn serve_next_event(&mut self) {
-        let Some((user, queued)) = self.intake.next() else { return };
+        let Some((user, turn)) = self.intake.next() else { return };
         let now = now();
-        if let Some(ack) = self.hand_to_engine(now, queued) {
-            self.intake.started(user, ack, now);
+        match turn {
+            Turn::Serve(queued) => {
+                if let Some(ack) = self.hand_to_engine(now, queued) {
+                    self.intake.started(user, ack, now);
+                }
+            }
+            Turn::Refuse(QueuedEvent { socket, event, ack, .. }) => {
+                let ack = self.acks.register(&socket, &event, ack);
+                self.engine.handle(now, Input::Overloaded { socket, event, ack });
+            }
         }
         self.carry_out().await;
     }

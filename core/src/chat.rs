@@ -25,6 +25,8 @@ pub struct ChatPartition {
     joined: BTreeMap<SocketId, UserId>,
     /// Users typing now, with when their typing lapses.
     typing: BTreeMap<UserId, Millis>,
+    /// What the room was last told of each user's typing, and how fast it may be told more.
+    typing_pace: BTreeMap<UserId, TypingPace>,
     /// Writes waiting for the committer.
     pending: VecDeque<Intent>,
     /// The commit in flight, with what to do once it is durable.
@@ -113,6 +115,7 @@ impl ChatPartition {
             waiting: VecDeque::new(),
             joined: BTreeMap::new(),
             typing: BTreeMap::new(),
+            typing_pace: BTreeMap::new(),
             pending: VecDeque::new(),
             in_flight: None,
             reads: BTreeMap::new(),
@@ -130,6 +133,7 @@ impl ChatPartition {
             && self.waiting.is_empty()
             && self.joined.is_empty()
             && self.typing.is_empty()
+            && self.typing_pace.values().all(|pace| pace.due.is_none())
             && self.pending.is_empty()
             && self.in_flight.is_none()
             && self.reads.is_empty()
@@ -137,7 +141,9 @@ impl ChatPartition {
 
     /// When [`ChatPartition::handle_timeout`] is next due.
     pub fn next_deadline(&self) -> Option<Millis> {
-        self.typing.values().min().copied()
+        let lapses = self.typing.values().copied();
+        let paced = self.typing_pace.values().filter_map(|pace| pace.due);
+        lapses.chain(paced).min()
     }
 
     /// The chat as stored, once loaded.
@@ -193,6 +199,15 @@ impl ChatPartition {
             self.typing.iter().filter(|(_, deadline)| **deadline <= ctx.now).map(|(user, _)| user.clone()).collect();
         for user in expired {
             self.stop_typing(ctx, &user);
+        }
+        let due: Vec<UserId> =
+            self.typing_pace.iter().filter(|(_, pace)| pace.due.is_some_and(|at| at <= ctx.now)).map(|(user, _)| user.clone()).collect();
+        for user in due {
+            if let Some(pace) = self.typing_pace.get_mut(&user) {
+                pace.due = None;
+            }
+            let typing = self.typing.contains_key(&user);
+            self.tell_typing(ctx, &user, typing);
         }
     }
 
@@ -390,13 +405,36 @@ impl ChatPartition {
         }
         let deadline = ctx.now.plus(ctx.limits.typing_timeout_ms);
         if self.typing.insert(user.clone(), deadline).is_none() {
-            self.emit_typing(ctx, &user, "start");
+            self.tell_typing(ctx, &user, true);
         }
     }
 
     fn stop_typing(&mut self, ctx: &mut Ctx, user: &UserId) {
         if self.typing.remove(user).is_some() {
-            self.emit_typing(ctx, user, "stop");
+            self.tell_typing(ctx, user, false);
+        }
+    }
+
+    /// Tells the room that `user` is typing or not, unless that is what it was last told;
+    /// a user flapping faster than [`TypingPace`] allows has the state at the end of the
+    /// wait told instead.
+    fn tell_typing(&mut self, ctx: &mut Ctx, user: &UserId, typing: bool) {
+        let pace = self.typing_pace.entry(user.clone()).or_insert_with(|| TypingPace::new(ctx.now));
+        if pace.told == typing {
+            return;
+        }
+        if pace.due.is_some() {
+            return; // the state at the end of the wait goes out then
+        }
+        if !pace.take(ctx.now) {
+            pace.due = Some(pace.next_token_at());
+            return;
+        }
+        pace.told = typing;
+        self.emit_typing(ctx, user, if typing { "start" } else { "stop" });
+        // Someone not typing with a full budget has nothing worth keeping.
+        if !typing && self.typing_pace.get_mut(user).is_some_and(|pace| pace.is_full(ctx.now)) {
+            self.typing_pace.remove(user);
         }
     }
 
@@ -767,5 +805,59 @@ fn failure_text(result: &StorageResult) -> String {
     match result {
         StorageResult::Failed(why) => why.clone(),
         other => format!("unexpected result {other:?}"),
+    }
+}
+
+/// Typing changes of one user in one chat that go out at once; past them, one more each
+/// [`TYPING_GAP_MS`]. The contract sends an update on every change, so a client flapping
+/// start/stop thousands of times a second would have every other member's socket flooded
+/// (and cut off once its send buffer is full); a person typing never comes near this.
+const TYPING_BURST: u64 = 8;
+const TYPING_GAP_MS: u64 = 250;
+
+/// A token bucket for one user's typing updates in one chat.
+struct TypingPace {
+    /// What the room was last told: typing or not.
+    told: bool,
+    tokens: u64,
+    /// When `tokens` was last brought up to date.
+    counted_at: Millis,
+    /// When the state held back goes out.
+    due: Option<Millis>,
+}
+
+impl TypingPace {
+    fn new(now: Millis) -> Self {
+        Self { told: false, tokens: TYPING_BURST, counted_at: now, due: None }
+    }
+
+    fn refill(&mut self, now: Millis) {
+        let earned = now.since(self.counted_at) / TYPING_GAP_MS;
+        if earned > 0 {
+            self.tokens = (self.tokens + earned).min(TYPING_BURST);
+            self.counted_at = if self.tokens == TYPING_BURST { now } else { self.counted_at.plus(earned * TYPING_GAP_MS) };
+        }
+    }
+
+    /// Spends one token if there is one.
+    fn take(&mut self, now: Millis) -> bool {
+        self.refill(now);
+        if self.tokens == 0 {
+            return false;
+        }
+        if self.tokens == TYPING_BURST {
+            self.counted_at = now;
+        }
+        self.tokens -= 1;
+        true
+    }
+
+    fn next_token_at(&self) -> Millis {
+        self.counted_at.plus(TYPING_GAP_MS)
+    }
+
+    fn is_full(&mut self, now: Millis) -> bool {
+        self.refill(now);
+        self.tokens == TYPING_BURST
     }
 }

@@ -240,3 +240,69 @@ fn typing_produces_only_the_update() {
     typing(&mut w, &alice, &chat, true);
     assert!(w.since(mark).iter().all(|e| matches!(e, chat_core::effect::Effect::Emit { .. })), "{:?}", w.since(mark));
 }
+
+/// The typing updates bob has received, as states.
+fn states_seen(w: &World, bob: &SocketId) -> Vec<String> {
+    w.received(bob, ServerEvent::TypingUpdate).iter().map(|update| update["state"].as_str().unwrap().to_string()).collect()
+}
+
+#[test]
+fn a_user_flapping_typing_has_the_first_eight_changes_told_at_once() {
+    let (mut w, alice, bob, chat) = pair();
+    for n in 0..20 {
+        typing(&mut w, &alice, &chat, n % 2 == 0);
+    }
+    assert_eq!(states_seen(&w, &bob), ["start", "stop"].repeat(4));
+}
+
+#[test]
+fn past_the_burst_the_state_at_the_end_of_the_wait_goes_out() {
+    let (mut w, alice, bob, chat) = pair();
+    for n in 0..21 {
+        typing(&mut w, &alice, &chat, n % 2 == 0); // ends on start
+    }
+    w.advance(250);
+    assert_eq!(states_seen(&w, &bob).len(), 9);
+    assert_eq!(states_seen(&w, &bob).last().unwrap(), "start");
+}
+
+#[test]
+fn past_the_burst_a_flap_ending_where_it_began_tells_nothing_more() {
+    let (mut w, alice, bob, chat) = pair();
+    for n in 0..20 {
+        typing(&mut w, &alice, &chat, n % 2 == 0); // ends on stop, as last told
+    }
+    w.advance(1_000);
+    assert_eq!(states_seen(&w, &bob).len(), 8);
+}
+
+#[test]
+fn a_paced_user_gets_one_change_per_quarter_second() {
+    let (mut w, alice, bob, chat) = pair();
+    for n in 0..8 {
+        typing(&mut w, &alice, &chat, n % 2 == 0);
+    }
+    for _ in 0..4 {
+        w.advance(250);
+        typing(&mut w, &alice, &chat, true);
+        typing(&mut w, &alice, &chat, false);
+    }
+    w.advance(250);
+    // One token a quarter second: at most one change told in each, and the states told
+    // still alternate (the last state held back is told when a token comes).
+    let seen = states_seen(&w, &bob);
+    assert_eq!(seen.len(), 8 + 4, "{seen:?}");
+    assert!(seen.windows(2).all(|pair| pair[0] != pair[1]), "{seen:?}");
+}
+
+#[test]
+fn typing_at_a_human_pace_is_never_held_back() {
+    let (mut w, alice, bob, chat) = pair();
+    for _ in 0..30 {
+        typing(&mut w, &alice, &chat, true);
+        w.advance(1_000);
+        typing(&mut w, &alice, &chat, false);
+        w.advance(1_000);
+    }
+    assert_eq!(states_seen(&w, &bob).len(), 60);
+}

@@ -6,6 +6,7 @@ pub mod cluster;
 pub mod config;
 pub mod demo;
 pub mod driver;
+pub mod handshake_parts;
 pub mod http;
 pub mod metrics;
 pub mod pending_acks;

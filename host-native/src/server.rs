@@ -81,8 +81,12 @@ pub async fn serve(args: ServeArgs) -> anyhow_like::Result<()> {
     let listener = tokio::net::TcpListener::bind(args.bind).await.map_err(|error| format!("cannot listen on {}: {error}", args.bind))?;
     tracing::info!(address = %args.bind, "listening");
 
+    // Outside the router, so that no copy of the URI (axum's `OriginalUri`) points into
+    // hyper's read buffer either.
+    let app = tower::ServiceBuilder::new().map_request(crate::handshake_parts::detach).service(app);
     let io_for_shutdown = io.clone();
-    axum::serve(crate::write_stall::GuardedListener::new(listener, crate::write_stall::WRITE_STALL_LIMIT), app)
+    let make_service = axum::ServiceExt::<axum::http::Request<axum::body::Body>>::into_make_service(app);
+    axum::serve(crate::write_stall::GuardedListener::new(listener, crate::write_stall::WRITE_STALL_LIMIT), make_service)
         .with_graceful_shutdown(async move {
             shutdown_signal().await;
             tracing::info!("shutting down: finishing in-flight commits, then closing sockets");

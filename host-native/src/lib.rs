@@ -16,4 +16,5 @@ pub mod send_buffer;
 pub mod server;
 pub mod socket;
 pub mod write_stall;
+pub mod ws_buffers;
 pub mod store;

@@ -54,6 +54,7 @@ pub async fn serve(args: ServeArgs) -> anyhow_like::Result<()> {
     let (layer, io) = SocketIo::builder()
         .max_payload(limits.max_payload_bytes as u64)
         .max_buffer_size(crate::send_buffer::MAX_BUFFERED_PACKETS)
+        .ws_read_buffer_size(crate::ws_buffers::WS_READ_BUFFER_BYTES)
         .ws_max_message_size(limits.max_payload_bytes)
         .ws_max_frame_size(limits.max_payload_bytes)
         .build_layer();

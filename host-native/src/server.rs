@@ -54,6 +54,7 @@ pub async fn serve(args: ServeArgs) -> anyhow_like::Result<()> {
     let (layer, io) = SocketIo::builder()
         .max_payload(limits.max_payload_bytes as u64)
         .max_buffer_size(crate::send_buffer::MAX_BUFFERED_PACKETS)
+        .ws_read_buffer_size(crate::ws_buffers::WS_READ_BUFFER_BYTES)
         .ws_max_message_size(limits.max_payload_bytes)
         .ws_max_frame_size(limits.max_payload_bytes)
         .build_layer();
@@ -81,8 +82,12 @@ pub async fn serve(args: ServeArgs) -> anyhow_like::Result<()> {
     let listener = tokio::net::TcpListener::bind(args.bind).await.map_err(|error| format!("cannot listen on {}: {error}", args.bind))?;
     tracing::info!(address = %args.bind, "listening");
 
+    // Outside the router, so that no copy of the URI (axum's `OriginalUri`) points into
+    // hyper's read buffer either.
+    let app = tower::ServiceBuilder::new().map_request(crate::handshake_parts::detach).service(app);
     let io_for_shutdown = io.clone();
-    axum::serve(crate::write_stall::GuardedListener::new(listener, crate::write_stall::WRITE_STALL_LIMIT), app)
+    let make_service = axum::ServiceExt::<axum::http::Request<axum::body::Body>>::into_make_service(app);
+    axum::serve(crate::write_stall::GuardedListener::new(listener, crate::write_stall::WRITE_STALL_LIMIT), make_service)
         .with_graceful_shutdown(async move {
             shutdown_signal().await;
             tracing::info!("shutting down: finishing in-flight commits, then closing sockets");

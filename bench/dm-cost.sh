@@ -21,7 +21,7 @@ export JWT_SECRET=x RATE_LIMIT_MESSAGES=1000000000 RATE_LIMIT_WINDOW_MS=1000 RUS
 PORT=$(( 10000 + RANDOM % 20000 ))
 data=$(mktemp -d)
 case $KIND in
-    native) env -u DATABASE_URL CHAT_DATA_DIR="$data" BIND="127.0.0.1:$PORT" taskset -c "$SERVER_CORE" "$BIN/chat-server" serve >"$OUT/server.log" 2>&1 & ;;
+    native) env -u DATABASE_URL CHAT_DATA_DIR="$data" BIND="127.0.0.1:$PORT" ${PRELOAD:+env LD_PRELOAD=$PRELOAD} taskset -c "$SERVER_CORE" "$BIN/chat-server" serve >"$OUT/server.log" 2>&1 & ;;
     echo) BIND="127.0.0.1:$PORT" taskset -c "$SERVER_CORE" "$BIN/chat-echo" >"$OUT/server.log" 2>&1 & ;;
 esac
 pid=$!

@@ -4,7 +4,7 @@
 # /proc/PID/stat) is read when setup is done and when the run ends, and divided by the
 # acked sends. CPU time per message is far less sensitive to other load on the machine
 # than a rate or a latency is (both still printed).
-# Usage: bench/dm-cost.sh [RATE] [SECONDS] [PAIRS]     (KIND=native|echo, BIN=target/release)
+# Usage: bench/dm-cost.sh [RATE] [SECONDS] [PAIRS]     (KIND=native|echo|node, BIN=target/release)
 # Extra server env (e.g. PERF=1 records a cpu-clock profile to $OUT/perf.data).
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -23,6 +23,7 @@ data=$(mktemp -d)
 case $KIND in
     native) env -u DATABASE_URL CHAT_DATA_DIR="$data" BIND="127.0.0.1:$PORT" ${PRELOAD:+env LD_PRELOAD=$PRELOAD} taskset -c "$SERVER_CORE" "$BIN/chat-server" serve >"$OUT/server.log" 2>&1 & ;;
     echo) BIND="127.0.0.1:$PORT" taskset -c "$SERVER_CORE" "$BIN/chat-echo" >"$OUT/server.log" 2>&1 & ;;
+    node) BIND="127.0.0.1:$PORT" NODE_ENV=production LOG_LEVEL=warn taskset -c "$SERVER_CORE" node bench/baseline-node/src/server.js >"$OUT/server.log" 2>&1 & ;;
 esac
 pid=$!
 trap 'kill $pid 2>/dev/null; wait $pid 2>/dev/null; rm -rf "$data"' EXIT

@@ -9,6 +9,7 @@ PORT=$(( 10000 + RANDOM % 20000 )); data=$(mktemp -d)
 case $KIND in
     native) env -u DATABASE_URL CHAT_DATA_DIR="$data" BIND="127.0.0.1:$PORT" taskset -c "${SERVER_CORE:-0}" "$BIN/chat-server" serve >/dev/null 2>&1 & ;;
     echo) BIND="127.0.0.1:$PORT" taskset -c "${SERVER_CORE:-0}" "$BIN/chat-echo" >/dev/null 2>&1 & ;;
+    node) BIND="127.0.0.1:$PORT" NODE_ENV=production LOG_LEVEL=warn taskset -c "${SERVER_CORE:-0}" node bench/baseline-node/src/server.js >/dev/null 2>&1 & ;;
 esac
 pid=$!
 trap 'kill $pid 2>/dev/null; wait $pid 2>/dev/null; rm -rf "$data"' EXIT

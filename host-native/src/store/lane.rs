@@ -1,11 +1,11 @@
-//! The SQLite lane: one thread that owns the file's write connection and carries out the
-//! store's hot operations — every write (commits, chat creation) and the `clientId`
-//! lookup of each send — with cached prepared statements.
+//! The SQLite lane: one thread that owns the file's write connection and carries out every
+//! write (commits, chat creation), and one that answers the `clientId` lookup of each send
+//! on a read-only connection, both with cached prepared statements.
 //!
 //! Why not sqlx here: sqlx runs every SQLite statement on a worker thread of its own and
 //! hands each statement and each row across threads, so a message (lookup, savepoint,
 //! three writes, release) cost about twenty thread switches, which on one core was most of
-//! the server's time. The lane takes every job waiting when it wakes, answers the lookups,
+//! the server's time. The writer takes every job waiting when it wakes
 //! and carries out all the writes in one transaction, each job inside its own savepoint:
 //! a job that breaks a rule rolls back alone, the others become durable together with one
 //! fsync (`synchronous = FULL`), and each caller hears its own outcome only after that.
@@ -40,6 +40,8 @@ const STATEMENT_CACHE: usize = 64;
 /// changed (the WAL grows to ~32 MiB before it is reused).
 const PRAGMAS: &str = "PRAGMA busy_timeout = 5000; PRAGMA synchronous = FULL; PRAGMA foreign_keys = ON; \
     PRAGMA cache_size = -65536; PRAGMA temp_store = MEMORY; PRAGMA wal_autocheckpoint = 8000";
+/// The lookup connection only reads.
+const LOOKUP_PRAGMAS: &str = "PRAGMA busy_timeout = 5000; PRAGMA query_only = ON; PRAGMA cache_size = -16384";
 
 type Answer<T> = oneshot::Sender<Result<T, StoreError>>;
 
@@ -55,38 +57,70 @@ pub(crate) enum Job {
     Close,
 }
 
-/// The handle; clones share the thread, which ends once every handle is gone or on `Close`.
+/// The handle; clones share the threads, which end once every handle is gone or on `Close`.
 #[derive(Clone)]
 pub(crate) struct Lane {
-    jobs: mpsc::Sender<Job>,
+    /// The writer: creates and commits.
+    writes: mpsc::Sender<Job>,
+    /// Lookups have a thread and a (read-only) connection of their own: on the writer's
+    /// they would wait behind every batch's fsync, and a send's lookup comes before its
+    /// commit, so each send would wait for about one more fsync than it has to.
+    lookups: mpsc::Sender<Job>,
 }
 
 impl Lane {
     /// Opens the file (already created, migrated by the caller or later, in WAL mode) and
-    /// starts the thread.
+    /// starts the threads.
     pub fn start(path: &Path) -> Result<Lane, StoreError> {
-        let flags = OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_CREATE | OpenFlags::SQLITE_OPEN_NO_MUTEX;
-        let conn = Connection::open_with_flags(path, flags)?;
-        conn.execute_batch(PRAGMAS)?;
-        conn.set_prepared_statement_cache_capacity(STATEMENT_CACHE);
-        let (jobs, queue) = mpsc::channel();
-        std::thread::Builder::new()
-            .name("sqlite-lane".into())
-            .spawn(move || run(conn, queue))
-            .map_err(|source| StoreError::Io { path: path.to_owned(), source })?;
-        Ok(Lane { jobs })
+        let writer = open(path, PRAGMAS)?;
+        let reader = open(path, LOOKUP_PRAGMAS)?;
+        let spawn = |name: &str, body: Box<dyn FnOnce() + Send>| {
+            std::thread::Builder::new().name(name.into()).spawn(body).map(drop).map_err(|source| StoreError::Io { path: path.to_owned(), source })
+        };
+        let (writes, queue) = mpsc::channel();
+        spawn("sqlite-lane", Box::new(move || run(writer, queue)))?;
+        let (lookups, queue) = mpsc::channel();
+        spawn("sqlite-lookups", Box::new(move || look_up(reader, queue)))?;
+        Ok(Lane { writes, lookups })
     }
 
-    /// Hands `job` to the thread and waits for its answer.
+    /// Hands `job` to its thread and waits for its answer.
     pub async fn ask<T>(&self, job: impl FnOnce(Answer<T>) -> Job) -> Result<T, StoreError> {
         let (done, answer) = oneshot::channel();
-        self.jobs.send(job(done)).map_err(|_| stopped())?;
+        let job = job(done);
+        let thread = if matches!(job, Job::Find { .. }) { &self.lookups } else { &self.writes };
+        thread.send(job).map_err(|_| stopped())?;
         answer.await.map_err(|_| stopped())?
     }
 
-    /// Ends the thread once the jobs before this are done; later jobs fail.
+    /// Ends the threads once the jobs before this are done; later jobs fail.
     pub fn close(&self) {
-        let _ = self.jobs.send(Job::Close);
+        let _ = self.writes.send(Job::Close);
+        let _ = self.lookups.send(Job::Close);
+    }
+}
+
+fn open(path: &Path, pragmas: &str) -> Result<Connection, StoreError> {
+    let flags = OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_CREATE | OpenFlags::SQLITE_OPEN_NO_MUTEX;
+    let conn = Connection::open_with_flags(path, flags)?;
+    conn.execute_batch(pragmas)?;
+    conn.set_prepared_statement_cache_capacity(STATEMENT_CACHE);
+    Ok(conn)
+}
+
+/// The lookup thread: answers each `Find` as it comes. It reads committed state, and the
+/// core never looks up a clientId whose send is still on its way to a commit.
+fn look_up(conn: Connection, queue: mpsc::Receiver<Job>) {
+    while let Ok(job) = queue.recv() {
+        match job {
+            Job::Find { sender, client_id, done } => {
+                let _ = done.send(find_message(&conn, &sender, &client_id));
+            }
+            Job::Close => break,
+            // Writes never come here (`Lane::ask`); answer rather than drop one.
+            Job::Create { done, .. } => drop(done.send(Err(StoreError::Rejected("a write reached the lookup thread".into())))),
+            Job::Commit { done, .. } => drop(done.send(Err(StoreError::Rejected("a write reached the lookup thread".into())))),
+        }
     }
 }
 
@@ -103,8 +137,7 @@ fn run(mut conn: Connection, queue: mpsc::Receiver<Job>) {
         while let Some(job) = next.take() {
             taken += 1;
             match job {
-                // A lookup reads committed state; a write of the same batch is concurrent
-                // with it (the core never looks up a clientId whose send is in flight).
+                // Lookups go to their own thread (`Lane::ask`); one here is still answered.
                 Job::Find { sender, client_id, done } => {
                     let _ = done.send(find_message(&conn, &sender, &client_id));
                 }

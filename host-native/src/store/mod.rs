@@ -6,16 +6,20 @@
 //! (`/migrations`), and the two backends differ only in how a transaction begins
 //! ([`Backend::begin_write`], [`Backend::begin_read`]) and in connection setup.
 //!
-//! SQLite has one writer: write transactions go through a pool of exactly one connection
-//! (callers queue for it in FIFO order; `BEGIN IMMEDIATE` plus a 5 s busy timeout guard
-//! against other processes), while reads run in parallel on a separate pool of read-only
-//! connections (WAL). Every commit is durable when it returns (`synchronous=FULL`), so
-//! the core's acks follow durable commits. PostgreSQL uses one pool for both.
+//! SQLite has one writer. For a SQLite file, every write and the `clientId` lookup of each
+//! send go through the [`lane`]: one thread with its own connection (rusqlite, the same
+//! SQLite library) that carries out every waiting write in one transaction (group commit;
+//! `BEGIN IMMEDIATE` plus a 5 s busy timeout guard against other processes). The other
+//! reads run in parallel on sqlx's pool of read-only connections (WAL). Every commit is
+//! durable when it returns (`synchronous=FULL`: the WAL is fsynced at each commit, so an
+//! acked message survives a power loss, not only a crash of the process), so the core's
+//! acks follow durable commits. An in-memory SQLite database and PostgreSQL take the
+//! sqlx path for everything (PostgreSQL: one pool for reads and writes).
 //!
 //! Text columns hold an escaped form of the core's strings (see [`text`]) so that U+0000,
 //! which PostgreSQL TEXT rejects, round-trips on both backends.
 
-mod batch;
+mod lane;
 mod target;
 mod text;
 
@@ -57,6 +61,8 @@ pub enum StoreError {
     Io { path: PathBuf, source: std::io::Error },
     #[error("database error: {0}")]
     Database(#[from] sqlx::Error),
+    #[error("database error: {0}")]
+    Sqlite(#[from] rusqlite::Error),
     #[error("migration failed: {0}")]
     Migrate(#[from] sqlx::migrate::MigrateError),
     #[error("unsupported database: {0}")]
@@ -110,8 +116,8 @@ pub struct Store {
     /// Write transactions and migrations (SQLite: one connection; PostgreSQL: `pool`).
     writes: AnyPool,
     backend: Backend,
-    /// SQLite files: commits of different chats share transactions ([`batch`]).
-    batcher: Option<tokio::sync::mpsc::UnboundedSender<batch::CommitJob>>,
+    /// SQLite files: writes and `clientId` lookups go through one thread ([`lane`]).
+    lane: Option<lane::Lane>,
 }
 
 impl std::fmt::Debug for Store {
@@ -156,7 +162,7 @@ impl Store {
                 .after_connect(|conn, _| Box::pin(async move { conn.execute(SQLITE_PRAGMAS).await.map(drop) }))
                 .connect(&target.url)
                 .await?;
-            return Ok(Store { writes: pool.clone(), pool, backend: Backend::Sqlite, batcher: None });
+            return Ok(Store { writes: pool.clone(), pool, backend: Backend::Sqlite, lane: None });
         }
         let writes = AnyPoolOptions::new()
             .max_connections(1)
@@ -170,8 +176,8 @@ impl Store {
             .after_connect(|conn, _| Box::pin(async move { conn.execute(SQLITE_READER_PRAGMAS).await.map(drop) }))
             .connect(&target.url)
             .await?;
-        let batcher = Some(batch::start(writes.clone(), Backend::Sqlite));
-        Ok(Store { pool, writes, backend: Backend::Sqlite, batcher })
+        let lane = target.file.as_deref().map(lane::Lane::start).transpose()?;
+        Ok(Store { pool, writes, backend: Backend::Sqlite, lane })
     }
 
     async fn connect_postgres(target: target::Target) -> Result<Store, StoreError> {
@@ -184,7 +190,7 @@ impl Store {
             return Err(StoreError::Unsupported(format!("PostgreSQL database encoding is {encoding}, UTF8 is required")));
         }
         let pool = AnyPoolOptions::new().max_connections(POSTGRES_CONNECTIONS).acquire_timeout(ACQUIRE_TIMEOUT).connect(&target.url).await?;
-        Ok(Store { writes: pool.clone(), pool, backend: Backend::Postgres, batcher: None })
+        Ok(Store { writes: pool.clone(), pool, backend: Backend::Postgres, lane: None })
     }
 
     /// Applies the migrations of `/migrations` that are not applied yet (idempotent).
@@ -225,6 +231,9 @@ impl Store {
 
     /// Closes every connection; later operations fail.
     pub async fn close(&self) {
+        if let Some(lane) = &self.lane {
+            lane.close();
+        }
         self.pool.close().await;
         self.writes.close().await;
     }
@@ -296,6 +305,9 @@ impl Store {
     }
 
     async fn find_message(&self, sender: &UserId, client_id: &ClientId) -> Result<Option<Message>, StoreError> {
+        if let Some(lane) = &self.lane {
+            return lane.ask(|done| lane::Job::Find { sender: sender.clone(), client_id: client_id.clone(), done }).await;
+        }
         let row = sqlx::query(sql::FIND_MESSAGE).bind(enc(sender.as_str())).bind(enc(client_id.as_str())).fetch_optional(&self.pool).await?;
         row.map(|row| message_at(&row, 0)).transpose()
     }
@@ -349,6 +361,10 @@ impl Store {
     // --- writes -------------------------------------------------------------------------
 
     async fn create_chat(&self, chat: &Chat, dm_key: Option<&str>) -> Result<Option<Chat>, StoreError> {
+        if let Some(lane) = &self.lane {
+            let dm_key = dm_key.map(str::to_owned);
+            return lane.ask(|done| lane::Job::Create { chat: chat.clone(), dm_key, done }).await;
+        }
         let dm_key = dm_key.map(enc);
         let mut tx = self.begin_write().await?;
         let outcome = create_in(&mut tx, chat, dm_key.as_deref()).await;
@@ -394,11 +410,8 @@ impl Store {
         if let Some(pair) = messages.windows(2).find(|pair| pair[1].seq != pair[0].seq.next()) {
             return Err(StoreError::Rejected(format!("message seq {} breaks the chat's sequence at {}", pair[1].seq, pair[0].seq.next())));
         }
-        if let Some(batcher) = &self.batcher {
-            let (done, outcome) = tokio::sync::oneshot::channel();
-            let job = batch::CommitJob { chat: chat.clone(), writes: writes.to_vec(), done };
-            batcher.send(job).map_err(|_| StoreError::Rejected("the commit batcher stopped".into()))?;
-            return outcome.await.map_err(|_| StoreError::Rejected("the commit batcher stopped".into()))?;
+        if let Some(lane) = &self.lane {
+            return lane.ask(|done| lane::Job::Commit { chat: chat.clone(), writes: writes.to_vec(), done }).await;
         }
         let mut tx = self.begin_write().await?;
         match commit_in(&mut tx, chat, writes, &messages).await {

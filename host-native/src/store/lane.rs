@@ -1,0 +1,475 @@
+//! The SQLite lane: one thread that owns the file's write connection and carries out every
+//! write (commits, chat creation), and one that answers the `clientId` lookup of each send
+//! on a read-only connection, both with cached prepared statements.
+//!
+//! Why not sqlx here: sqlx runs every SQLite statement on a worker thread of its own and
+//! hands each statement and each row across threads, so a message (lookup, savepoint,
+//! three writes, release) cost about twenty thread switches, which on one core was most of
+//! the server's time. The writer takes every job waiting when it wakes
+//! and carries out all the writes in one transaction, each job inside its own savepoint:
+//! a job that breaks a rule rolls back alone, the others become durable together with one
+//! fsync (`synchronous = FULL`), and each caller hears its own outcome only after that.
+//! The more jobs wait, the bigger the batch: group commit that grows with the load.
+//!
+//! The SQL is the store's (`super::sql`); only the placeholders change (`$n` → `?n`).
+//! Reads other than the lookup stay on sqlx's read-only pool (WAL readers never wait for
+//! the writer).
+
+use super::text::{dec, enc, int, uint};
+use super::{messages_of, sql, StoreError};
+use chat_core::ids::{ChatId, ClientId, MessageId, Millis, Seq, UserId};
+use chat_core::model::{Chat, ChatKind, Message, MessageKind};
+use chat_core::storage::Write;
+use rusqlite::{params, Connection, OpenFlags, OptionalExtension, Row};
+use std::collections::{BTreeMap, HashSet};
+use std::path::Path;
+use std::sync::mpsc;
+use tokio::sync::oneshot;
+
+/// At most this many jobs go into one batch (one transaction).
+const MAX_BATCH: usize = 1024;
+/// Distinct statements the lane prepares (rusqlite keeps 16 by default).
+const STATEMENT_CACHE: usize = 64;
+/// Same settings as sqlx's connections (`super::SQLITE_PRAGMAS`): wait up to 5 s for
+/// another process's lock, every commit durable when it returns, foreign keys enforced.
+/// Then, for the writer only: a 64 MiB page cache (the pages every commit touches stay
+/// in memory; the default 2 MiB had it reading pages back), savepoint journals in memory,
+/// and a checkpoint every 8000 WAL pages instead of 1000: the same hot pages (chat rows,
+/// read states, each chat's newest index pages) are written to the WAL again and again,
+/// and a checkpoint copies each of them to the database file once however often it
+/// changed (the WAL grows to ~32 MiB before it is reused).
+const PRAGMAS: &str = "PRAGMA busy_timeout = 5000; PRAGMA synchronous = FULL; PRAGMA foreign_keys = ON; \
+    PRAGMA cache_size = -65536; PRAGMA temp_store = MEMORY; PRAGMA wal_autocheckpoint = 8000";
+/// The lookup connection only reads.
+const LOOKUP_PRAGMAS: &str = "PRAGMA busy_timeout = 5000; PRAGMA query_only = ON; PRAGMA cache_size = -16384";
+
+type Answer<T> = oneshot::Sender<Result<T, StoreError>>;
+
+/// What the lane is asked to do.
+pub(crate) enum Job {
+    /// The stored message of `sender` with `client_id`, if any.
+    Find { sender: UserId, client_id: ClientId, done: Answer<Option<Message>> },
+    /// Stores a new chat; `Some(existing)` when the DM is there already.
+    Create { chat: Chat, dm_key: Option<String>, done: Answer<Option<Chat>> },
+    /// One chat's commit (already checked for the rules that need no database).
+    Commit { chat: ChatId, writes: Vec<Write>, done: Answer<()> },
+    /// Closes the connection and ends the thread.
+    Close,
+}
+
+/// The handle; clones share the threads, which end once every handle is gone or on `Close`.
+#[derive(Clone)]
+pub(crate) struct Lane {
+    /// The writer: creates and commits.
+    writes: mpsc::Sender<Job>,
+    /// Lookups have a thread and a (read-only) connection of their own: on the writer's
+    /// they would wait behind every batch's fsync, and a send's lookup comes before its
+    /// commit, so each send would wait for about one more fsync than it has to.
+    lookups: mpsc::Sender<Job>,
+}
+
+impl Lane {
+    /// Opens the file (already created, migrated by the caller or later, in WAL mode) and
+    /// starts the threads.
+    pub fn start(path: &Path) -> Result<Lane, StoreError> {
+        let writer = open(path, PRAGMAS)?;
+        let reader = open(path, LOOKUP_PRAGMAS)?;
+        let spawn = |name: &str, body: Box<dyn FnOnce() + Send>| {
+            std::thread::Builder::new().name(name.into()).spawn(body).map(drop).map_err(|source| StoreError::Io { path: path.to_owned(), source })
+        };
+        let (writes, queue) = mpsc::channel();
+        spawn("sqlite-lane", Box::new(move || run(writer, queue)))?;
+        let (lookups, queue) = mpsc::channel();
+        spawn("sqlite-lookups", Box::new(move || look_up(reader, queue)))?;
+        Ok(Lane { writes, lookups })
+    }
+
+    /// Hands `job` to its thread and waits for its answer.
+    pub async fn ask<T>(&self, job: impl FnOnce(Answer<T>) -> Job) -> Result<T, StoreError> {
+        let (done, answer) = oneshot::channel();
+        let job = job(done);
+        let thread = if matches!(job, Job::Find { .. }) { &self.lookups } else { &self.writes };
+        thread.send(job).map_err(|_| stopped())?;
+        answer.await.map_err(|_| stopped())?
+    }
+
+    /// Ends the threads once the jobs before this are done; later jobs fail.
+    pub fn close(&self) {
+        let _ = self.writes.send(Job::Close);
+        let _ = self.lookups.send(Job::Close);
+    }
+}
+
+fn open(path: &Path, pragmas: &str) -> Result<Connection, StoreError> {
+    let flags = OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_CREATE | OpenFlags::SQLITE_OPEN_NO_MUTEX;
+    let conn = Connection::open_with_flags(path, flags)?;
+    conn.execute_batch(pragmas)?;
+    conn.set_prepared_statement_cache_capacity(STATEMENT_CACHE);
+    Ok(conn)
+}
+
+/// The lookup thread: answers each `Find` as it comes. It reads committed state, and the
+/// core never looks up a clientId whose send is still on its way to a commit.
+fn look_up(conn: Connection, queue: mpsc::Receiver<Job>) {
+    while let Ok(job) = queue.recv() {
+        match job {
+            Job::Find { sender, client_id, done } => {
+                let _ = done.send(find_message(&conn, &sender, &client_id));
+            }
+            Job::Close => break,
+            // Writes never come here (`Lane::ask`); answer rather than drop one.
+            Job::Create { done, .. } => drop(done.send(Err(StoreError::Rejected("a write reached the lookup thread".into())))),
+            Job::Commit { done, .. } => drop(done.send(Err(StoreError::Rejected("a write reached the lookup thread".into())))),
+        }
+    }
+}
+
+fn stopped() -> StoreError {
+    StoreError::Rejected("the SQLite lane stopped".into())
+}
+
+fn run(mut conn: Connection, queue: mpsc::Receiver<Job>) {
+    while let Ok(first) = queue.recv() {
+        let mut writes = Vec::new();
+        let mut closing = false;
+        let mut next = Some(first);
+        let mut taken = 0;
+        while let Some(job) = next.take() {
+            taken += 1;
+            match job {
+                // Lookups go to their own thread (`Lane::ask`); one here is still answered.
+                Job::Find { sender, client_id, done } => {
+                    let _ = done.send(find_message(&conn, &sender, &client_id));
+                }
+                Job::Close => closing = true,
+                Job::Create { chat, dm_key, done } => writes.push(WriteJob::Create { chat, dm_key, done }),
+                Job::Commit { chat, writes: changes, done } => writes.push(WriteJob::Commit { chat, writes: changes, done }),
+            }
+            if taken < MAX_BATCH && !closing {
+                next = queue.try_recv().ok();
+            }
+        }
+        if !writes.is_empty() {
+            write_batch(&mut conn, writes);
+        }
+        if closing {
+            break;
+        }
+    }
+    // Closing the connection ends the thread; later jobs find the channel closed.
+}
+
+/// A job of the batch's transaction.
+enum WriteJob {
+    Create { chat: Chat, dm_key: Option<String>, done: Answer<Option<Chat>> },
+    Commit { chat: ChatId, writes: Vec<Write>, done: Answer<()> },
+}
+
+/// A write job's answer, held until the batch's transaction is durable.
+enum Outcome {
+    Created(Answer<Option<Chat>>, Result<Option<Chat>, StoreError>),
+    Committed(Answer<()>, Result<(), StoreError>),
+}
+
+fn write_batch(conn: &mut Connection, jobs: Vec<WriteJob>) {
+    let mut outcomes = Vec::with_capacity(jobs.len());
+    let began = conn.execute_batch("BEGIN IMMEDIATE");
+    if let Err(error) = began {
+        let why = format!("database error: {error}");
+        for job in jobs {
+            answer_failed(job, &why);
+        }
+        return;
+    }
+    let mut jobs = jobs.into_iter();
+    while let Some(job) = jobs.next() {
+        let (kept, outcome) = match job {
+            WriteJob::Commit { chat, writes, done } => {
+                let (kept, result) = settle(in_savepoint(conn, |conn| commit_in(conn, &chat, &writes)));
+                (kept, Outcome::Committed(done, result))
+            }
+            WriteJob::Create { chat, dm_key, done } => {
+                let (kept, result) = settle(in_savepoint(conn, |conn| create_in(conn, &chat, dm_key.as_deref())));
+                (kept, Outcome::Created(done, result))
+            }
+        };
+        outcomes.push(outcome);
+        if !kept {
+            let _ = conn.execute_batch("ROLLBACK");
+            let why = "database error: a savepoint failed; the batch rolled back".to_string();
+            for outcome in outcomes {
+                outcome.fail(&why);
+            }
+            for job in jobs {
+                answer_failed(job, &why);
+            }
+            return;
+        }
+    }
+    match conn.execute_batch("COMMIT") {
+        Ok(()) => {
+            for outcome in outcomes {
+                outcome.send();
+            }
+        }
+        Err(error) => {
+            let _ = conn.execute_batch("ROLLBACK");
+            let why = format!("database error: {error}");
+            for outcome in outcomes {
+                outcome.fail(&why);
+            }
+        }
+    }
+}
+
+impl Outcome {
+    fn send(self) {
+        match self {
+            Outcome::Created(done, result) => drop(done.send(result)),
+            Outcome::Committed(done, result) => drop(done.send(result)),
+        }
+    }
+
+    fn fail(self, why: &str) {
+        match self {
+            Outcome::Created(done, _) => drop(done.send(Err(StoreError::Rejected(why.to_owned())))),
+            Outcome::Committed(done, _) => drop(done.send(Err(StoreError::Rejected(why.to_owned())))),
+        }
+    }
+}
+
+fn answer_failed(job: WriteJob, why: &str) {
+    let error = || StoreError::Rejected(why.to_owned());
+    match job {
+        WriteJob::Commit { done, .. } => drop(done.send(Err(error()))),
+        WriteJob::Create { done, .. } => drop(done.send(Err(error()))),
+    }
+}
+
+/// Whether the transaction can go on after a savepoint, and the job's own result. A
+/// failed savepoint statement leaves the transaction in an unknown state: it must go.
+fn settle<T>(step: Result<Result<T, StoreError>, StoreError>) -> (bool, Result<T, StoreError>) {
+    match step {
+        Ok(result) => (true, result),
+        Err(error) => (false, Err(error)),
+    }
+}
+
+/// Runs `body` inside a savepoint, rolled back when `body` fails. The outer `Err` is a
+/// failed savepoint statement (the transaction must go); the inner one is `body`'s.
+fn in_savepoint<T>(
+    conn: &Connection,
+    body: impl FnOnce(&Connection) -> Result<T, StoreError>,
+) -> Result<Result<T, StoreError>, StoreError> {
+    // One savepoint at a time, released before the next: one name serves them all.
+    conn.prepare_cached("SAVEPOINT job")?.execute([])?;
+    let result = body(conn);
+    if result.is_err() {
+        conn.prepare_cached("ROLLBACK TO SAVEPOINT job")?.execute([])?;
+    }
+    conn.prepare_cached("RELEASE SAVEPOINT job")?.execute([])?;
+    Ok(result)
+}
+
+/// The statement `sql` (written with `$n` for sqlx) prepared with `?n` placeholders.
+fn prepare<'c>(conn: &'c Connection, sql: &str) -> Result<rusqlite::CachedStatement<'c>, StoreError> {
+    Ok(conn.prepare_cached(&sql.replace('$', "?"))?)
+}
+
+// --- operations ---------------------------------------------------------------------------
+
+fn find_message(conn: &Connection, sender: &UserId, client_id: &ClientId) -> Result<Option<Message>, StoreError> {
+    let mut statement = prepare(conn, sql::FIND_MESSAGE)?;
+    let row = statement.query_row(params![enc(sender.as_str()), enc(client_id.as_str())], |row| Ok(message_at(row, 0))).optional()?;
+    row.transpose()
+}
+
+/// Stores `chat`, or answers `Some(existing)` for a DM stored before (nothing written).
+fn create_in(conn: &Connection, chat: &Chat, dm_key: Option<&str>) -> Result<Option<Chat>, StoreError> {
+    let dm_key = dm_key.map(enc);
+    if let Some(key) = &dm_key {
+        if let Some(existing) = chat_by_dm_key(conn, key)? {
+            return Ok(Some(existing));
+        }
+    }
+    let id = enc(chat.id.as_str());
+    let inserted = prepare(conn, sql::INSERT_CHAT)?.execute(params![
+        id,
+        chat.kind.as_str(),
+        chat.title.as_deref().map(enc),
+        enc(chat.created_by.as_str()),
+        int(chat.created_at.0, "createdAt")?,
+        int(chat.updated_at.0, "updatedAt")?,
+        dm_key,
+    ])?;
+    if inserted == 0 {
+        // The id is taken (one writer: a DM key taken is seen by the look above).
+        return Err(StoreError::Rejected(format!("chat {} exists", chat.id)));
+    }
+    let mut insert_member = prepare(conn, sql::INSERT_MEMBER)?;
+    for (position, member) in chat.member_ids.iter().enumerate() {
+        insert_member.execute(params![id, enc(member.as_str()), position as i64])?;
+    }
+    Ok(None)
+}
+
+fn commit_in(conn: &Connection, chat: &ChatId, writes: &[Write]) -> Result<(), StoreError> {
+    let id = enc(chat.as_str());
+    let messages = messages_of(writes);
+    if let (Some(first), Some(last)) = (messages.first(), messages.last()) {
+        // Advancing last_seq checks the sequence.
+        let expected = first.seq.0.checked_sub(1).ok_or_else(|| StoreError::Rejected("message seq 0".into()))?;
+        let advanced = prepare(conn, sql::ADVANCE_SEQ)?.execute(params![id, int(expected, "seq")?, int(last.seq.0, "seq")?])?;
+        if advanced != 1 {
+            let stored = last_seq(conn, &id)?;
+            return Err(StoreError::Rejected(match stored {
+                None => format!("no chat {chat}"),
+                Some(last_seq) => format!("message seq {} breaks the chat's sequence at {}", first.seq, last_seq.saturating_add(1)),
+            }));
+        }
+    } else if last_seq(conn, &id)?.is_none() {
+        return Err(StoreError::Rejected(format!("no chat {chat}")));
+    }
+
+    // Each sender's count goes up once per commit; message n of a sender in this commit
+    // is their (sent before + n)-th in the chat.
+    let mut batch: BTreeMap<&UserId, u64> = BTreeMap::new();
+    for message in &messages {
+        *batch.entry(&message.sender_id).or_default() += 1;
+    }
+    let mut next_nth: BTreeMap<&UserId, u64> = BTreeMap::new();
+    for (sender, count) in batch {
+        let sent: i64 = prepare(conn, sql::ADD_SENT)?.query_row(params![id, enc(sender.as_str()), int(count, "count")?], |row| row.get(0))?;
+        next_nth.insert(sender, uint(sent, "sent")?.saturating_sub(count) + 1);
+    }
+
+    for write in writes {
+        match write {
+            Write::Message(message) => {
+                let nth = next_nth.get_mut(&message.sender_id).ok_or_else(|| StoreError::Corrupt("sender count missing".into()))?;
+                prepare(conn, sql::INSERT_MESSAGE)?.execute(params![
+                    enc(message.id.as_str()),
+                    id,
+                    int(message.seq.0, "seq")?,
+                    enc(message.sender_id.as_str()),
+                    enc(message.client_id.as_str()),
+                    enc(&message.body),
+                    message.kind.as_str(),
+                    int(message.created_at.0, "createdAt")?,
+                    int(*nth, "sender_nth")?,
+                ])?;
+                *nth += 1;
+            }
+            Write::Cursor { user, cursor } => {
+                prepare(conn, sql::SET_CURSOR)?.execute(params![
+                    id,
+                    enc(user.as_str()),
+                    int(cursor.seq.0, "seq")?,
+                    cursor.message_id.as_ref().map(|m| enc(m.as_str())),
+                    int(cursor.read_at.0, "readAt")?,
+                    int(cursor.own_upto, "ownUpto")?,
+                ])?;
+            }
+            Write::Chat(updated) => {
+                prepare(conn, sql::UPDATE_CHAT)?.execute(params![
+                    id,
+                    updated.kind.as_str(),
+                    updated.title.as_deref().map(enc),
+                    enc(updated.created_by.as_str()),
+                    int(updated.created_at.0, "createdAt")?,
+                    int(updated.updated_at.0, "updatedAt")?,
+                ])?;
+                replace_members(conn, &id, &updated.member_ids)?;
+            }
+        }
+    }
+    Ok(())
+}
+
+fn last_seq(conn: &Connection, id: &str) -> Result<Option<i64>, StoreError> {
+    Ok(prepare(conn, sql::LAST_SEQ)?.query_row(params![id], |row| row.get(0)).optional()?)
+}
+
+/// Makes the stored member list `members`, in order (as `super::replace_members`).
+fn replace_members(conn: &Connection, chat: &str, members: &[UserId]) -> Result<(), StoreError> {
+    let old: Vec<(String, i64)> = prepare(conn, sql::MEMBERS_OF)?
+        .query_map(params![chat], |row| Ok((row.get(0)?, row.get(1)?)))?
+        .collect::<Result<_, _>>()?;
+    let new: Vec<String> = members.iter().map(|member| enc(member.as_str())).collect();
+    if old.iter().map(|(user, _)| user).eq(new.iter()) {
+        return Ok(());
+    }
+    let wanted: HashSet<&str> = new.iter().map(String::as_str).collect();
+    let kept: Vec<&String> = old.iter().map(|(user, _)| user).filter(|user| wanted.contains(user.as_str())).collect();
+    if new.len() >= kept.len() && new[..kept.len()].iter().eq(kept.iter().copied()) {
+        for (user, _) in old.iter().filter(|(user, _)| !wanted.contains(user.as_str())) {
+            prepare(conn, sql::DELETE_MEMBER)?.execute(params![chat, user])?;
+        }
+        let first = old.iter().map(|(_, position)| *position).max().map_or(0, |last| last + 1);
+        for (position, user) in (first..).zip(&new[kept.len()..]) {
+            prepare(conn, sql::INSERT_MEMBER)?.execute(params![chat, user, position])?;
+        }
+    } else {
+        prepare(conn, sql::DELETE_MEMBERS)?.execute(params![chat])?;
+        for (position, user) in new.iter().enumerate() {
+            prepare(conn, sql::INSERT_MEMBER)?.execute(params![chat, user, position as i64])?;
+        }
+    }
+    Ok(())
+}
+
+fn chat_by_dm_key(conn: &Connection, key: &str) -> Result<Option<Chat>, StoreError> {
+    let id: Option<String> = prepare(conn, sql::CHAT_BY_DM_KEY)?.query_row(params![key], |row| row.get(0)).optional()?;
+    let Some(id) = id else { return Ok(None) };
+    let mut statement = prepare(conn, sql::CHAT_WITH_MEMBERS)?;
+    let mut rows = statement.query(params![id])?;
+    let mut chat: Option<Chat> = None;
+    while let Some(row) = rows.next()? {
+        if chat.is_none() {
+            chat = Some(chat_at(row)?);
+        }
+        if let (Some(chat), Some(member)) = (chat.as_mut(), row.get::<_, Option<String>>(7)?) {
+            chat.member_ids.push(UserId::new(dec(member)?));
+        }
+    }
+    chat.map(Some).ok_or_else(|| StoreError::Corrupt(format!("dm key {key:?} names a missing chat")))
+}
+
+/// Columns id, kind, title, created_by, created_at, updated_at (members added by the caller).
+fn chat_at(row: &Row) -> Result<Chat, StoreError> {
+    let kind: String = row.get(1)?;
+    let kind = match kind.as_str() {
+        "dm" => ChatKind::Dm,
+        "group" => ChatKind::Group,
+        other => return Err(StoreError::Corrupt(format!("chat kind {other:?}"))),
+    };
+    Ok(Chat {
+        id: ChatId::new(dec(row.get(0)?)?),
+        kind,
+        title: row.get::<_, Option<String>>(2)?.map(dec).transpose()?,
+        member_ids: Vec::new(),
+        created_by: UserId::new(dec(row.get(3)?)?),
+        created_at: Millis(uint(row.get(4)?, "createdAt")?),
+        updated_at: Millis(uint(row.get(5)?, "updatedAt")?),
+    })
+}
+
+/// Columns id, chat_id, seq, sender_id, client_id, body, kind, created_at from `at`.
+fn message_at(row: &Row, at: usize) -> Result<Message, StoreError> {
+    let kind: String = row.get(at + 6)?;
+    let kind = match kind.as_str() {
+        "text" => MessageKind::Text,
+        "image" => MessageKind::Image,
+        other => return Err(StoreError::Corrupt(format!("message kind {other:?}"))),
+    };
+    Ok(Message {
+        id: MessageId::new(dec(row.get(at)?)?),
+        chat_id: ChatId::new(dec(row.get(at + 1)?)?),
+        seq: Seq(uint(row.get(at + 2)?, "seq")?),
+        sender_id: UserId::new(dec(row.get(at + 3)?)?),
+        client_id: ClientId::new(dec(row.get(at + 4)?)?),
+        body: dec(row.get(at + 5)?)?,
+        kind,
+        created_at: Millis(uint(row.get(at + 7)?, "createdAt")?),
+    })
+}

@@ -1,7 +1,9 @@
 #!/usr/bin/env python3
 """Reads the JSON lines of one bench/run.sh run and prints the figures side by side
 (Node.js baseline, ours, the factor by which ours is better, the echo ceiling, the target),
-then records the table in bench/README.md under the results marker (newest first)."""
+then records the table in bench/README.md under the results marker (newest first).
+The edge host under wrangler dev (SERVERS=edge) gets a small table of its own: a figure
+for reference, with no target and no ratio."""
 import argparse, datetime, json, os, sys
 
 p = argparse.ArgumentParser()
@@ -70,13 +72,66 @@ for kind in ("node", "native", "echo"):
         if doc and doc.get("steps"):
             steps = ", ".join(f"{fmt(s['rate'])}{'✓' if s['held'] else '✗'}" for s in doc["steps"])
             extra.append(f"- {kind} {scen} steps (sends/s): {steps}")
-missing = [k for k in ("node", "native", "echo") if not any(n.startswith(k + "-") for n in os.listdir(a.dir))]
-if missing:
+names = os.listdir(a.dir)
+measured = [k for k in ("node", "native", "echo") if any(n.startswith(k + "-") and n.endswith(".json") for n in names)]
+missing = [k for k in ("node", "native", "echo") if k not in measured]
+if missing and measured:
     extra.append("- not measured: " + ", ".join(missing))
 
 head = ("| figure | Node.js baseline | ours | ours better by | echo ceiling | target | |\n"
         "|---|---:|---:|---:|---:|---:|---|")
-table = head + "\n" + "\n".join("| " + " | ".join(r) + " |" for r in rows)
+table = head + "\n" + "\n".join("| " + " | ".join(r) + " |" for r in rows) if measured else ""
+
+def cpu_share(doc):
+    """CPU seconds per wall second of the server's processes and of the generator."""
+    wall = get(doc, "wall_s")
+    if not wall:
+        return "–"
+    server, client = get(doc, "server_cpu_s"), get(doc, "client_cpu_s")
+    pct = lambda x: "–" if x is None else f"{100 * x / wall:.0f} %"
+    return f"server {pct(server)} / generator {pct(client)}"
+
+def edge_table():
+    """The edge host's own figures (wrangler dev, one machine): no baseline, no target."""
+    fan, dms, storm = load("edge-fanout"), load("edge-dms"), load("edge-storm")
+    if not (fan or dms or storm):
+        return ""
+    erows = []
+    def erow(figure, value, note=""):
+        erows.append(f"| {figure} | {value} | {note} |")
+    if fan:
+        best = get(fan, "best") or {}
+        shape = f"M={fan.get('members')}, S={fan.get('senders')}"
+        echo = get(load("echo-fanout"), "best", "delivered_per_s")
+        erow(f"fan-out find-max ({shape}): delivered message:new/s", fmt(get(best, "delivered_per_s")),
+             f"echo ceiling {fmt(echo)}" if echo else "")
+        erow("fan-out find-max: sends/s held", fmt(get(fan, "max_rate")),
+             f"acked {fmt(get(best, 'acked'))} of {fmt(get(best, 'sent'))}, lost {fmt(get(best, 'lost'))}" if best else "nothing held")
+        erow("fan-out at that rate: delivery p50 / p99 (ms)", f"{fmt(get(best, 'latency_ms', 'p50'))} / {fmt(get(best, 'latency_ms', 'p99'))}")
+        erow("fan-out at that rate: ack p50 / p99 (ms)", f"{fmt(get(best, 'ack_ms', 'p50'))} / {fmt(get(best, 'ack_ms', 'p99'))}")
+        erow("fan-out at that rate: CPU per wall second", cpu_share(best), "server = wrangler's node + workerd")
+    at_node = load("edge-fanout-at-node")
+    if at_node:
+        erow("fan-out p99 delivery at the baseline's max rate (ms)", fmt(get(at_node, "latency_ms", "p99")))
+    if dms:
+        best = get(dms, "best") or {}
+        erow(f"DMs find-max (P={dms.get('pairs')}): acked sends/s", fmt(get(best, "acked_per_s")),
+             f"p99 delivery {fmt(get(best, 'latency_ms', 'p99'))} ms")
+    if storm:
+        erow("connect storm: handshakes/s", fmt(get(storm, "handshakes_per_s")),
+             f"{fmt(storm.get('connected'))} of {fmt(storm.get('conns'))}, p99 {fmt(get(storm, 'connect_ms', 'p99'))} ms")
+    lines = ["Edge host under `wrangler dev` (workerd on this machine; for reference, no target):", "",
+             "| figure | edge | |", "|---|---:|---|"] + erows
+    trails = []
+    for scen in ("fanout", "dms"):
+        doc = load(f"edge-{scen}")
+        if doc and doc.get("steps"):
+            steps = ", ".join(f"{fmt(s['rate'])}{'✓' if s['held'] else '✗'}" for s in doc["steps"])
+            trails.append(f"- edge {scen} steps (sends/s): {steps}")
+    return "\n".join(lines + ([""] + trails if trails else [])) + "\n"
+
+edge = edge_table()
+table = "\n\n".join(t for t in (table, edge) if t)
 when = datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
 block = (f"### {when}\n\nMachine: {a.machine}. Command: `{a.command}`. Raw JSON: `bench/results/{os.path.basename(a.dir.rstrip('/'))}/`.\n\n"
          + table + "\n\n" + "\n".join(extra) + "\n")

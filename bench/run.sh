@@ -10,6 +10,10 @@
 # Knobs (env): NODE_SERVER, SERVER_CORE, LOAD_CORE, IDLE_CONNS, IDLE_BIG, STORM_CONNS,
 # FANOUT_MEMBERS, FANOUT_SENDERS, FANOUT_START, DM_PAIRS, DM_START, STEP_SECONDS,
 # SERVERS (default "node native echo"; "edge" too), SCENARIOS (default "idle idle-big storm fanout dms").
+# Edge knobs (it is far slower locally, so smaller scales): EDGE_FANOUT_START (1 send/s),
+# EDGE_FANOUT_SMALL (10: a second fan-out with that many members; 0 skips), EDGE_DM_PAIRS
+# (50), EDGE_DM_START (10), EDGE_STORM_CONNS (500), EDGE_INSPECTOR (1: `wrangler dev` as
+# scripts/edge.sh runs it; 0: wrangler's API with the devtools inspector off, bench/edge-dev.mjs).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 ROOT=$(pwd)
@@ -33,6 +37,12 @@ DM_PAIRS=${DM_PAIRS:-500}
 DM_START=${DM_START:-1000}
 STEP_SECONDS=${STEP_SECONDS:-5}
 IDLE_HOLD=${IDLE_HOLD:-10}
+EDGE_FANOUT_START=${EDGE_FANOUT_START:-1}
+EDGE_FANOUT_SMALL=${EDGE_FANOUT_SMALL:-10}
+EDGE_DM_PAIRS=${EDGE_DM_PAIRS:-50}
+EDGE_DM_START=${EDGE_DM_START:-10}
+EDGE_STORM_CONNS=${EDGE_STORM_CONNS:-500}
+EDGE_INSPECTOR=${EDGE_INSPECTOR:-1}
 
 export JWT_SECRET="bench-$RANDOM-$RANDOM-$RANDOM"
 # Rate limits out of the way for both servers (the contract's limiter still runs).
@@ -59,13 +69,16 @@ fi
 # PROFILE=dev uses the test build (dependencies and the core at opt-level 2, the host's
 # own glue unoptimised): quicker to get, and reported as such; release is the reference.
 PROFILE=${PROFILE:-release}
+# chat-server only when it is measured (SERVERS=edge needs the load generator alone).
+NATIVE=""
+[[ " $SERVERS " == *" native "* ]] && NATIVE=1
 if [ "$PROFILE" = release ]; then
-    echo "== building chat-server and the load generator (release)" >&2
-    cargo build --release -p chat-native -p chat-loadgen >&2
+    echo "== building ${NATIVE:+chat-server and }the load generator (release)" >&2
+    cargo build --release ${NATIVE:+-p chat-native} -p chat-loadgen >&2
     BIN=$ROOT/target/release
 else
-    echo "== building chat-server and the load generator (dev profile)" >&2
-    cargo build -p chat-native --bin chat-server >&2
+    echo "== building ${NATIVE:+chat-server and }the load generator (dev profile)" >&2
+    if [ -n "$NATIVE" ]; then cargo build -p chat-native --bin chat-server >&2; fi
     cargo build -p chat-loadgen >&2
     BIN=$ROOT/target/debug
 fi
@@ -83,6 +96,10 @@ stamp=$(date -u +%Y%m%dT%H%M%SZ)
 OUT=${OUT_DIR:-$ROOT/bench/results/$stamp}  # OUT_DIR adds to an earlier run
 mkdir -p "$OUT"
 work=$(mktemp -d)
+# wrangler writes every message, debug level included, to a log file (by default under
+# ~/.config/.wrangler/logs; tens of MB per run with the inspector on): keep it in the run's
+# scratch directory, removed at the end.
+export WRANGLER_LOG_PATH=$work/wrangler-logs
 server_pid=""
 server_kind=""
 # The edge server is a process group (wrangler's node and workerd): signals go to the group.
@@ -114,11 +131,17 @@ start_server() { # kind → sets server_pid and PORT; retries on another port (i
                 # per measurement; the limits as --var. taskset before setsid: wrangler's
                 # node and the workerd it spawns inherit the affinity, the group is pinned.
                 local persist; persist=$(mktemp -d -p "$work")
-                setsid taskset -c "$SERVER_CORE" "$WRANGLER_BIN" dev --config "$EDGE_CONFIG" --ip 127.0.0.1 --port "$PORT" \
-                    --persist-to "$persist" --inspector-port 0 --show-interactive-dev-session=false --log-level warn \
-                    --var "JWT_SECRET:$JWT_SECRET" --var "RATE_LIMIT_MESSAGES:$RATE_LIMIT_MESSAGES" \
-                    --var "RATE_LIMIT_WINDOW_MS:$RATE_LIMIT_WINDOW_MS" --var "MAX_SOCKETS_PER_USER:$MAX_SOCKETS_PER_USER" \
-                    >>"$log" 2>&1 </dev/null & ;;
+                if [ "$EDGE_INSPECTOR" = 0 ]; then
+                    # Same config, bundle and vars through wrangler's API, the inspector off.
+                    WRANGLER_PKG=$ROOT/host-cloudflare/node_modules/wrangler setsid taskset -c "$SERVER_CORE" \
+                        node "$ROOT/bench/edge-dev.mjs" "$EDGE_CONFIG" "$PORT" "$persist" >>"$log" 2>&1 </dev/null &
+                else
+                    setsid taskset -c "$SERVER_CORE" "$WRANGLER_BIN" dev --config "$EDGE_CONFIG" --ip 127.0.0.1 --port "$PORT" \
+                        --persist-to "$persist" --inspector-port 0 --show-interactive-dev-session=false --log-level warn \
+                        --var "JWT_SECRET:$JWT_SECRET" --var "RATE_LIMIT_MESSAGES:$RATE_LIMIT_MESSAGES" \
+                        --var "RATE_LIMIT_WINDOW_MS:$RATE_LIMIT_WINDOW_MS" --var "MAX_SOCKETS_PER_USER:$MAX_SOCKETS_PER_USER" \
+                        >>"$log" 2>&1 </dev/null &
+                fi ;;
         esac
         server_pid=$!
         server_kind=$kind
@@ -180,6 +203,21 @@ for scenario in $SCENARIOS; do
             echo "run.sh: SKIPPING $scenario for edge: workerd's local memory is not the edge's (bench/README.md)" >&2
             continue
         fi
+        if [ "$kind" = edge ]; then
+            case $scenario in
+                storm) measure edge storm connect-storm --conns "$EDGE_STORM_CONNS" ;;
+                fanout)
+                    measure edge fanout fanout --members "$FANOUT_MEMBERS" --senders "$FANOUT_SENDERS" \
+                        --rate "$EDGE_FANOUT_START" --find-max --duration "$STEP_SECONDS"
+                    if [ "$EDGE_FANOUT_SMALL" -gt 0 ] && [ "$EDGE_FANOUT_SMALL" != "$FANOUT_MEMBERS" ]; then
+                        small_senders=$(( FANOUT_SENDERS < EDGE_FANOUT_SMALL ? FANOUT_SENDERS : EDGE_FANOUT_SMALL ))
+                        measure edge fanout-small fanout --members "$EDGE_FANOUT_SMALL" --senders "$small_senders" \
+                            --rate "$EDGE_FANOUT_START" --find-max --duration "$STEP_SECONDS"
+                    fi ;;
+                dms) measure edge dms dms --pairs "$EDGE_DM_PAIRS" --rate "$EDGE_DM_START" --find-max --duration "$STEP_SECONDS" ;;
+            esac
+            continue
+        fi
         case $scenario in
             idle) measure "$kind" idle idle --conns "$IDLE_CONNS" --hold "$IDLE_HOLD" ;;
             idle-big) if [ "$IDLE_BIG" -gt 0 ] && [ "$kind" = native ] && [ "$(ulimit -n)" -lt $((IDLE_BIG + 1000)) ]; then
@@ -209,5 +247,8 @@ for scenario in $SCENARIOS; do
 done
 
 machine="$(nproc) cores, load average $(cut -d" " -f1-3 /proc/loadavg) at the end ($(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | xargs)), $(free -g | awk '/Mem:/{print $2}') GiB"
-command="${QUICK:+QUICK=1 }PROFILE=$PROFILE bench/run.sh: IDLE_CONNS=$IDLE_CONNS IDLE_BIG=$IDLE_BIG STORM_CONNS=$STORM_CONNS FANOUT_MEMBERS=$FANOUT_MEMBERS FANOUT_SENDERS=$FANOUT_SENDERS DM_PAIRS=$DM_PAIRS STEP_SECONDS=$STEP_SECONDS"
+command="${QUICK:+QUICK=1 }PROFILE=$PROFILE SERVERS=\"$SERVERS\" SCENARIOS=\"$SCENARIOS\" bench/run.sh: IDLE_CONNS=$IDLE_CONNS IDLE_BIG=$IDLE_BIG STORM_CONNS=$STORM_CONNS FANOUT_MEMBERS=$FANOUT_MEMBERS FANOUT_SENDERS=$FANOUT_SENDERS DM_PAIRS=$DM_PAIRS STEP_SECONDS=$STEP_SECONDS"
+if [[ " $SERVERS " == *" edge "* ]]; then
+    command+=" EDGE_FANOUT_START=$EDGE_FANOUT_START EDGE_FANOUT_SMALL=$EDGE_FANOUT_SMALL EDGE_DM_PAIRS=$EDGE_DM_PAIRS EDGE_DM_START=$EDGE_DM_START EDGE_STORM_CONNS=$EDGE_STORM_CONNS EDGE_INSPECTOR=$EDGE_INSPECTOR (edge bundle: release wasm)"
+fi
 python3 "$ROOT/bench/report.py" "$OUT" --machine "$machine" --command "$command" --readme "$ROOT/bench/README.md"

@@ -3,7 +3,7 @@
 //! core is the limit; a generator at 100 % of its own means the figure measures the
 //! generator. Linux only (/proc, getrusage); elsewhere the figures are absent.
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 
 /// User + system CPU seconds of this process (all threads).
 pub fn own_seconds() -> Option<f64> {
@@ -56,9 +56,15 @@ impl Snapshot {
             (Some(now), Some(then)) => Some(now - then),
             _ => None,
         };
-        let used: Vec<f64> = self.servers.iter().filter_map(|(pid, now)| Some(now - earlier.servers.get(pid)?)).collect();
-        let server = if used.is_empty() { None } else { Some(used.iter().sum()) };
+        let used = self.by_process_since(earlier);
+        let server = if used.is_empty() { None } else { Some(used.values().sum()) };
         (own, server)
+    }
+
+    /// CPU seconds used since `earlier` by each server process seen both times (a server
+    /// of several processes: which of them was busy).
+    pub fn by_process_since(&self, earlier: &Snapshot) -> BTreeMap<u32, f64> {
+        self.servers.iter().filter_map(|(&pid, now)| Some((pid, now - earlier.servers.get(&pid)?))).collect()
     }
 }
 

@@ -306,7 +306,12 @@ async fn measure(c: &Common, stats: &Stats, setup: &Setup, rate: f64, seed: u64,
         }
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
-    let (client_cpu_s, server_cpu_s) = crate::cpu::Snapshot::take(&c.server_pid).since(&cpu_before);
+    let cpu_after = crate::cpu::Snapshot::take(&c.server_pid);
+    let (client_cpu_s, server_cpu_s) = cpu_after.since(&cpu_before);
+    // Per process only when the server is several (the sum says it all for one).
+    let by_pid = cpu_after.by_process_since(&cpu_before);
+    let server_cpu_by_pid: Option<serde_json::Map<String, Value>> =
+        (by_pid.len() > 1).then(|| by_pid.iter().map(|(pid, s)| (pid.to_string(), json!(round(*s)))).collect());
     let wall_s = start.elapsed().as_secs_f64();
     let counts = stats.snapshot();
     let unacked: u64 = setup.conns.iter().map(|c| c.unacked() as u64).sum();
@@ -328,6 +333,7 @@ async fn measure(c: &Common, stats: &Stats, setup: &Setup, rate: f64, seed: u64,
         "disconnects": counts.disconnects, "errors": errors_json(&counts),
         // CPU over sending and draining (wall_s): who was busy, the server or the generator.
         "wall_s": round(wall_s), "client_cpu_s": client_cpu_s.map(round), "server_cpu_s": server_cpu_s.map(round),
+        "server_cpu_by_pid": server_cpu_by_pid,
         "clean": clean, "p99_ok": p99_ms <= c.max_p99_ms,
     })
 }
@@ -360,8 +366,10 @@ async fn measure_or_find_max(c: &Common, stats: &Stats, setup: &Setup, rate: f64
             step["delivered_per_s"], step["latency_ms"]["p99"], step["lost"], step["errors"]
         );
         steps.push(json!({ "rate": step["rate"], "held": ok, "delivered_per_s": step["delivered_per_s"], "acked_per_s": step["acked_per_s"],
-                           "p99_ms": step["latency_ms"]["p99"], "lost": step["lost"], "ack_errors": step["ack_errors"],
-                           "client_cpu_s": step["client_cpu_s"], "server_cpu_s": step["server_cpu_s"], "wall_s": step["wall_s"] }));
+                           "p50_ms": step["latency_ms"]["p50"], "p99_ms": step["latency_ms"]["p99"], "delivered": step["delivered"],
+                           "lost": step["lost"], "ack_errors": step["ack_errors"],
+                           "client_cpu_s": step["client_cpu_s"], "server_cpu_s": step["server_cpu_s"],
+                           "server_cpu_by_pid": step["server_cpu_by_pid"], "wall_s": step["wall_s"] }));
         if ok {
             best = Some(step);
         } else {
@@ -390,7 +398,7 @@ async fn measure_or_find_max(c: &Common, stats: &Stats, setup: &Setup, rate: f64
         }
     }
     let max_rate = best.as_ref().map(|b| b["rate"].clone()).unwrap_or(Value::Null);
-    let mut out = json!({ "scenario": setup.scenario, "find_max": true, "max_rate": max_rate, "steps": steps });
+    let mut out = json!({ "scenario": setup.scenario, "find_max": true, "max_p99_ms": c.max_p99_ms, "max_rate": max_rate, "steps": steps });
     out["passed"] = json!(best.is_some());
     out["best"] = best.unwrap_or(Value::Null);
     out

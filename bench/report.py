@@ -101,21 +101,22 @@ def edge_fanout_rows(erow, doc, name):
     shape = f"M={doc.get('members')}, S={doc.get('senders')}"
     best = get(doc, "best")
     if best:
-        erow(f"{name} ({shape}) find-max: delivered message:new/s", fmt(get(best, "delivered_per_s")),
+        erow(f"{name} ({shape}) find-max (p99 ≤ {fmt(doc.get('max_p99_ms', 100))} ms): delivered message:new/s", fmt(get(best, "delivered_per_s")),
              f"at {fmt(get(doc, 'max_rate'))} sends/s; acked {fmt(get(best, 'acked'))} of {fmt(get(best, 'sent'))}, lost {fmt(get(best, 'lost'))}")
         erow(f"{name} ({shape}) at that rate: delivery p50 / p99 (ms)", f"{fmt(get(best, 'latency_ms', 'p50'))} / {fmt(get(best, 'latency_ms', 'p99'))}",
              f"ack p50 / p99 {fmt(get(best, 'ack_ms', 'p50'))} / {fmt(get(best, 'ack_ms', 'p99'))} ms")
         erow(f"{name} ({shape}) at that rate: CPU", cpu_per_delivery(best) + " server CPU per delivery", cpu_share(best))
         return
-    # Nothing held (p99 over the bound at every rate tried): the lowest rate's figures.
-    steps = [st for st in doc.get("steps") or [] if st.get("rate") is not None]
+    # Nothing held (p99 over the bound at every rate tried): the figures of the lowest rate
+    # that delivered anything (a step shorter than one send interval sends nothing).
+    steps = [st for st in doc.get("steps") or [] if st.get("rate") is not None and st.get("delivered")]
     if not steps:
         erow(f"{name} ({shape})", "–", "no figures")
         return
     low = min(steps, key=lambda st: st["rate"])
     erow(f"{name} ({shape}) find-max: delivered message:new/s", "none held",
-         f"p99 ≤ {doc.get('max_p99_ms', 100)} ms at no rate tried")
-    erow(f"{name} ({shape}) at the lowest rate, {fmt(low['rate'])} sends/s: delivery p50 / p99 (ms)",
+         f"p99 ≤ {fmt(doc.get('max_p99_ms', 100))} ms at no rate tried")
+    erow(f"{name} ({shape}) at the lowest rate that delivered, {fmt(low["rate"])} sends/s: delivery p50 / p99 (ms)",
          f"{fmt(low.get('p50_ms'))} / {fmt(low.get('p99_ms'))}", f"lost {fmt(low.get('lost'))}")
     erow(f"{name} ({shape}) at that rate: CPU", cpu_per_delivery(low) + " server CPU per delivery", cpu_share(low))
 

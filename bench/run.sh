@@ -12,7 +12,8 @@
 # SERVERS (default "node native echo"; "edge" too), SCENARIOS (default "idle idle-big storm fanout dms").
 # Edge knobs (it is far slower locally, so smaller scales): EDGE_FANOUT_START (1 send/s),
 # EDGE_FANOUT_SMALL (10: a second fan-out with that many members; 0 skips), EDGE_DM_PAIRS
-# (50), EDGE_DM_START (10), EDGE_STORM_CONNS (500), EDGE_INSPECTOR (1: `wrangler dev` as
+# (50), EDGE_DM_START (10), EDGE_STORM_CONNS (500), EDGE_MAX_P99_MS (100, the native bound;
+# find-max's latency bound for the edge), EDGE_INSPECTOR (1: `wrangler dev` as
 # scripts/edge.sh runs it; 0: wrangler's API with the devtools inspector off, bench/edge-dev.mjs).
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -43,6 +44,7 @@ EDGE_DM_PAIRS=${EDGE_DM_PAIRS:-50}
 EDGE_DM_START=${EDGE_DM_START:-10}
 EDGE_STORM_CONNS=${EDGE_STORM_CONNS:-500}
 EDGE_INSPECTOR=${EDGE_INSPECTOR:-1}
+EDGE_MAX_P99_MS=${EDGE_MAX_P99_MS:-100}
 
 export JWT_SECRET="bench-$RANDOM-$RANDOM-$RANDOM"
 # Rate limits out of the way for both servers (the contract's limiter still runs).
@@ -208,13 +210,13 @@ for scenario in $SCENARIOS; do
                 storm) measure edge storm connect-storm --conns "$EDGE_STORM_CONNS" ;;
                 fanout)
                     measure edge fanout fanout --members "$FANOUT_MEMBERS" --senders "$FANOUT_SENDERS" \
-                        --rate "$EDGE_FANOUT_START" --find-max --duration "$STEP_SECONDS"
+                        --rate "$EDGE_FANOUT_START" --find-max --max-p99-ms "$EDGE_MAX_P99_MS" --duration "$STEP_SECONDS"
                     if [ "$EDGE_FANOUT_SMALL" -gt 0 ] && [ "$EDGE_FANOUT_SMALL" != "$FANOUT_MEMBERS" ]; then
                         small_senders=$(( FANOUT_SENDERS < EDGE_FANOUT_SMALL ? FANOUT_SENDERS : EDGE_FANOUT_SMALL ))
                         measure edge fanout-small fanout --members "$EDGE_FANOUT_SMALL" --senders "$small_senders" \
-                            --rate "$EDGE_FANOUT_START" --find-max --duration "$STEP_SECONDS"
+                            --rate "$EDGE_FANOUT_START" --find-max --max-p99-ms "$EDGE_MAX_P99_MS" --duration "$STEP_SECONDS"
                     fi ;;
-                dms) measure edge dms dms --pairs "$EDGE_DM_PAIRS" --rate "$EDGE_DM_START" --find-max --duration "$STEP_SECONDS" ;;
+                dms) measure edge dms dms --pairs "$EDGE_DM_PAIRS" --rate "$EDGE_DM_START" --find-max --max-p99-ms "$EDGE_MAX_P99_MS" --duration "$STEP_SECONDS" ;;
             esac
             continue
         fi
@@ -249,6 +251,6 @@ done
 machine="$(nproc) cores, load average $(cut -d" " -f1-3 /proc/loadavg) at the end ($(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | xargs)), $(free -g | awk '/Mem:/{print $2}') GiB"
 command="${QUICK:+QUICK=1 }PROFILE=$PROFILE SERVERS=\"$SERVERS\" SCENARIOS=\"$SCENARIOS\" bench/run.sh: IDLE_CONNS=$IDLE_CONNS IDLE_BIG=$IDLE_BIG STORM_CONNS=$STORM_CONNS FANOUT_MEMBERS=$FANOUT_MEMBERS FANOUT_SENDERS=$FANOUT_SENDERS DM_PAIRS=$DM_PAIRS STEP_SECONDS=$STEP_SECONDS"
 if [[ " $SERVERS " == *" edge "* ]]; then
-    command+=" EDGE_FANOUT_START=$EDGE_FANOUT_START EDGE_FANOUT_SMALL=$EDGE_FANOUT_SMALL EDGE_DM_PAIRS=$EDGE_DM_PAIRS EDGE_DM_START=$EDGE_DM_START EDGE_STORM_CONNS=$EDGE_STORM_CONNS EDGE_INSPECTOR=$EDGE_INSPECTOR (edge bundle: release wasm)"
+    command+=" EDGE_FANOUT_START=$EDGE_FANOUT_START EDGE_FANOUT_SMALL=$EDGE_FANOUT_SMALL EDGE_DM_PAIRS=$EDGE_DM_PAIRS EDGE_DM_START=$EDGE_DM_START EDGE_STORM_CONNS=$EDGE_STORM_CONNS EDGE_MAX_P99_MS=$EDGE_MAX_P99_MS EDGE_INSPECTOR=$EDGE_INSPECTOR (edge bundle: release wasm)"
 fi
 python3 "$ROOT/bench/report.py" "$OUT" --machine "$machine" --command "$command" --readme "$ROOT/bench/README.md"

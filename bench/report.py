@@ -116,7 +116,7 @@ def edge_fanout_rows(erow, doc, name):
     low = min(steps, key=lambda st: st["rate"])
     erow(f"{name} ({shape}) find-max: delivered message:new/s", "none held",
          f"p99 ≤ {fmt(doc.get('max_p99_ms', 100))} ms at no rate tried")
-    erow(f"{name} ({shape}) at the lowest rate that delivered, {fmt(low["rate"])} sends/s: delivery p50 / p99 (ms)",
+    erow(f"{name} ({shape}) at the lowest rate that delivered, {fmt(low['rate'])} sends/s: delivery p50 / p99 (ms)",
          f"{fmt(low.get('p50_ms'))} / {fmt(low.get('p99_ms'))}", f"lost {fmt(low.get('lost'))}")
     erow(f"{name} ({shape}) at that rate: CPU", cpu_per_delivery(low) + " server CPU per delivery", cpu_share(low))
 

@@ -15,6 +15,7 @@
 # (50), EDGE_DM_START (10), EDGE_STORM_CONNS (500), EDGE_MAX_P99_MS (100, the native bound;
 # find-max's latency bound for the edge), EDGE_INSPECTOR (1: `wrangler dev` as
 # scripts/edge.sh runs it; 0: wrangler's API with the devtools inspector off, bench/edge-dev.mjs).
+# EDGE_SKIP_BUILD=1 uses the bundle already in host-cloudflare/build (scripts/edge.sh).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 ROOT=$(pwd)

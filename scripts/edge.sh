@@ -3,6 +3,7 @@
 #   scripts/edge.sh serve        build, then serve on 127.0.0.1:${PORT:-8787} (state in ${PERSIST:-.wrangler/state})
 #   scripts/edge.sh test         build, then the conformance suite (websocket) and the restart durability check
 #   scripts/edge.sh durability   build, then only the durability check
+#   scripts/edge.sh config       build, then write the wrangler dev config (for bench/run.sh)
 # Tools come from scripts/edge-tools.sh (installed once into a cache).
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -58,6 +59,10 @@ limit_vars() {
 }
 
 case "$mode" in
+config)
+    # The bundle and $DEV_CONFIG are written above; bench/run.sh starts wrangler dev itself.
+    echo "edge dev config: $DEV_CONFIG" >&2
+    ;;
 serve)
     export JWT_SECRET=${JWT_SECRET:-dev-secret-change-me}
     mapfile -t vars < <(limit_vars)
@@ -96,7 +101,7 @@ test | durability)
     exit $status
     ;;
 *)
-    echo "usage: scripts/edge.sh [serve|test|durability]" >&2
+    echo "usage: scripts/edge.sh [serve|test|durability|config]" >&2
     exit 2
     ;;
 esac

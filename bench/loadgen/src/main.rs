@@ -3,6 +3,7 @@
 //! status 2 when anything was lost or errored, so a smoke run can assert on it.
 
 mod client;
+mod cpu;
 mod scenario;
 mod stats;
 mod token;
@@ -30,9 +31,11 @@ pub struct Common {
     /// HS256 secret the server checks tokens with.
     #[arg(long, env = "JWT_SECRET", hide_env_values = true, default_value = "", global = true)]
     pub secret: String,
-    /// The server's process id, to read its memory (VmRSS) from /proc.
-    #[arg(long, global = true)]
-    pub server_pid: Option<u32>,
+    /// The server's process ids (repeat or comma-separate them when the server is several
+    /// processes, e.g. wrangler dev's workerd): their memory (VmRSS, summed) and CPU time
+    /// come from /proc.
+    #[arg(long, global = true, value_delimiter = ',')]
+    pub server_pid: Vec<u32>,
     /// Connections opened at once while connecting.
     #[arg(long, default_value_t = 256, global = true)]
     pub concurrency: usize,

@@ -50,6 +50,12 @@ pub fn rss_kb(pid: u32) -> Option<u64> {
     line.split_whitespace().nth(1)?.parse().ok()
 }
 
+/// VmRSS of the server's processes, summed (None when none could be read).
+fn servers_rss_kb(pids: &[u32]) -> Option<u64> {
+    let found: Vec<u64> = pids.iter().filter_map(|&pid| rss_kb(pid)).collect();
+    if found.is_empty() { None } else { Some(found.iter().sum()) }
+}
+
 /// The source address of connection `i` of `total`: the kernel's choice up to
 /// `per_source` connections, else 127.0.0.2, 127.0.0.3, … (loopback only), so more
 /// connections fit than one source address has ephemeral ports.
@@ -122,7 +128,7 @@ fn errors_json(counts: &Counts) -> Value {
 // --- idle and connect storm -----------------------------------------------------------
 
 async fn idle(c: &Common, target: &Target, stats: &Rc<Stats>, run_id: &str, n: usize, hold: f64) -> Result<(Value, bool), String> {
-    let before = c.server_pid.and_then(rss_kb);
+    let before = servers_rss_kb(&c.server_pid);
     let started = Instant::now();
     let (conns, latency) = connect_many(c, target, stats, &format!("i{run_id}-"), n, false).await;
     let connect_s = started.elapsed().as_secs_f64();
@@ -130,7 +136,7 @@ async fn idle(c: &Common, target: &Target, stats: &Rc<Stats>, run_id: &str, n: u
     eprintln!("chat-load: idle: {connected} of {n} connected in {connect_s:.1} s; holding {hold} s");
     // Let the server settle (allocators, buffers) before reading its memory, then hold.
     tokio::time::sleep(Duration::from_secs_f64(hold.max(1.0))).await;
-    let after = c.server_pid.and_then(rss_kb);
+    let after = servers_rss_kb(&c.server_pid);
     let held = conns.iter().flatten().filter(|c| c.is_open()).count();
     let counts = stats.snapshot();
     let per_conn = match (before, after) {
@@ -258,6 +264,7 @@ fn client_id(seed: u64, n: u64) -> String {
 async fn measure(c: &Common, stats: &Stats, setup: &Setup, rate: f64, seed: u64, counter: &mut u64) -> Value {
     stats.reset();
     let duration = Duration::from_secs_f64(c.duration);
+    let cpu_before = crate::cpu::Snapshot::take(&c.server_pid);
     let start = Instant::now();
     let mut ticker = tokio::time::interval(Duration::from_millis(1));
     ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
@@ -299,6 +306,13 @@ async fn measure(c: &Common, stats: &Stats, setup: &Setup, rate: f64, seed: u64,
         }
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
+    let cpu_after = crate::cpu::Snapshot::take(&c.server_pid);
+    let (client_cpu_s, server_cpu_s) = cpu_after.since(&cpu_before);
+    // Per process only when the server is several (the sum says it all for one).
+    let by_pid = cpu_after.by_process_since(&cpu_before);
+    let server_cpu_by_pid: Option<serde_json::Map<String, Value>> =
+        (by_pid.len() > 1).then(|| by_pid.iter().map(|(pid, s)| (pid.to_string(), json!(round(*s)))).collect());
+    let wall_s = start.elapsed().as_secs_f64();
     let counts = stats.snapshot();
     let unacked: u64 = setup.conns.iter().map(|c| c.unacked() as u64).sum();
     let expected = counts.acked * setup.recipients;
@@ -317,6 +331,9 @@ async fn measure(c: &Common, stats: &Stats, setup: &Setup, rate: f64, seed: u64,
         "latency_ms": percentiles(&counts.delivery_us), "ack_ms": percentiles(&counts.ack_us),
         "inbox_ms": percentiles(&counts.inbox_us),
         "disconnects": counts.disconnects, "errors": errors_json(&counts),
+        // CPU over sending and draining (wall_s): who was busy, the server or the generator.
+        "wall_s": round(wall_s), "client_cpu_s": client_cpu_s.map(round), "server_cpu_s": server_cpu_s.map(round),
+        "server_cpu_by_pid": server_cpu_by_pid,
         "clean": clean, "p99_ok": p99_ms <= c.max_p99_ms,
     })
 }
@@ -349,7 +366,10 @@ async fn measure_or_find_max(c: &Common, stats: &Stats, setup: &Setup, rate: f64
             step["delivered_per_s"], step["latency_ms"]["p99"], step["lost"], step["errors"]
         );
         steps.push(json!({ "rate": step["rate"], "held": ok, "delivered_per_s": step["delivered_per_s"], "acked_per_s": step["acked_per_s"],
-                           "p99_ms": step["latency_ms"]["p99"], "lost": step["lost"], "ack_errors": step["ack_errors"] }));
+                           "p50_ms": step["latency_ms"]["p50"], "p99_ms": step["latency_ms"]["p99"], "delivered": step["delivered"],
+                           "lost": step["lost"], "ack_errors": step["ack_errors"],
+                           "client_cpu_s": step["client_cpu_s"], "server_cpu_s": step["server_cpu_s"],
+                           "server_cpu_by_pid": step["server_cpu_by_pid"], "wall_s": step["wall_s"] }));
         if ok {
             best = Some(step);
         } else {
@@ -378,7 +398,7 @@ async fn measure_or_find_max(c: &Common, stats: &Stats, setup: &Setup, rate: f64
         }
     }
     let max_rate = best.as_ref().map(|b| b["rate"].clone()).unwrap_or(Value::Null);
-    let mut out = json!({ "scenario": setup.scenario, "find_max": true, "max_rate": max_rate, "steps": steps });
+    let mut out = json!({ "scenario": setup.scenario, "find_max": true, "max_p99_ms": c.max_p99_ms, "max_rate": max_rate, "steps": steps });
     out["passed"] = json!(best.is_some());
     out["best"] = best.unwrap_or(Value::Null);
     out

@@ -175,7 +175,9 @@ impl ChatPartition {
     /// Puts back a user who was typing while the host lost this partition's memory;
     /// nothing is emitted (their `start` went out already).
     pub fn restore_typing(&mut self, user: UserId, deadline: Millis) {
-        self.typing.insert(user, deadline);
+        self.typing.insert(user.clone(), deadline);
+        // The room was told `start`: the `stop` at the lapse must still go out.
+        self.typing_pace.insert(user, TypingPace { told: true, tokens: TYPING_BURST, counted_at: Millis(0), due: None });
     }
 
     pub fn handle(&mut self, ctx: &mut Ctx, msg: ChatMsg) {

@@ -57,7 +57,13 @@ fresh() { # sets DATABASE_URL and CHAT_CLUSTER_PREFIX for one run
 printf '\n== cluster: conformance suite over three processes (Postgres + Redis)\n'
 fresh
 "$BIN" migrate >/dev/null
-base=$((42000 + RANDOM % 3000))
+# Three ports nothing listens on, below the ephemeral range (32768+), where client
+# sockets (ours, Postgres', Redis') could already hold a port.
+port_free() { ! (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
+while :; do
+    base=$((20000 + RANDOM % 10000))
+    port_free "$base" && port_free $((base + 1)) && port_free $((base + 2)) && break
+done
 urls=()
 for i in 0 1 2; do
     port=$((base + i))

@@ -19,7 +19,8 @@ const BIN = process.env.CHAT_SERVER_BIN ?? new URL('../../target/debug/chat-serv
 const ROUNDS = Number(process.env.DURABILITY_ROUNDS ?? 3);
 const LOAD_MS = Number(process.env.DURABILITY_LOAD_MS ?? 1500);
 const SECRET = `durability-${randomUUID()}`;
-const PORT = 40000 + Math.floor(Math.random() * 5000);
+// Below the ephemeral range (32768+), where client sockets could already hold the port.
+const PORT = 20000 + Math.floor(Math.random() * 10000);
 const URL_BASE = `http://127.0.0.1:${PORT}`;
 const dataDir = mkdtempSync(join(tmpdir(), 'chat-durability-'));
 

@@ -25,7 +25,8 @@ const PG = new URL(PG_ADMIN_URL);
 // a loaded machine: it tells "bounded" from "waits forever", it is not a benchmark.
 const ACK_BOUND_MS = 15000;
 const SECRET = `faults-${randomUUID()}`;
-const PORT = 45000 + Math.floor(Math.random() * 5000);
+// Below the ephemeral range (32768+), where client sockets could already hold the port.
+const PORT = 20000 + Math.floor(Math.random() * 10000);
 const URL_BASE = `http://127.0.0.1:${PORT}`;
 const DB = `chat_faults_${process.pid}_${Date.now()}`;
 const dataDir = mkdtempSync(join(tmpdir(), 'chat-faults-'));

@@ -19,15 +19,7 @@ if [ ! -d "$SUITE/node_modules/socket.io-client" ]; then
 fi
 
 # The suite reads the same settings the server gets.
-export JWT_SECRET="conformance-$RANDOM-$RANDOM"
-export CHAT_NAMESPACE="/"
-export CHAT_TRANSPORTS="websocket,polling"
-export MAX_SOCKETS_PER_USER=5
-export RATE_LIMIT_MESSAGES=10
-export RATE_LIMIT_WINDOW_MS=1500
-export TYPING_TIMEOUT_MS=600
-export PRESENCE_THROTTLE_MS=400
-export MAX_PAYLOAD_BYTES=65536
+. "$ROOT/scripts/conformance-env.sh" conformance websocket,polling
 export RUST_LOG="${RUST_LOG:-warn}"
 
 work=$(mktemp -d)

@@ -52,7 +52,7 @@ stop_wrangler() {
 
 limit_vars() {
     local args=()
-    for name in JWT_SECRET CHAT_NAMESPACE MAX_SOCKETS_PER_USER RATE_LIMIT_MESSAGES RATE_LIMIT_WINDOW_MS TYPING_TIMEOUT_MS PRESENCE_THROTTLE_MS MAX_PAYLOAD_BYTES; do
+    for name in JWT_SECRET CHAT_NAMESPACE MAX_SOCKETS_PER_USER RATE_LIMIT_MESSAGES RATE_LIMIT_WINDOW_MS TYPING_TIMEOUT_MS PRESENCE_THROTTLE_MS MAX_PAYLOAD_BYTES EVENT_BURST EVENT_RATE_PER_SEC; do
         if [ -n "${!name:-}" ]; then args+=(--var "$name:${!name}"); fi
     done
     printf '%s\n' "${args[@]}"
@@ -74,15 +74,7 @@ test | durability)
     if [ ! -d "$SUITE/node_modules/socket.io-client" ]; then
         (cd "$SUITE" && npm ci --no-audit --no-fund)
     fi
-    export JWT_SECRET="edge-conformance-$RANDOM-$RANDOM"
-    export CHAT_NAMESPACE="/"
-    export CHAT_TRANSPORTS="websocket"
-    export MAX_SOCKETS_PER_USER=5
-    export RATE_LIMIT_MESSAGES=10
-    export RATE_LIMIT_WINDOW_MS=1500
-    export TYPING_TIMEOUT_MS=600
-    export PRESENCE_THROTTLE_MS=400
-    export MAX_PAYLOAD_BYTES=65536
+    . "$ROOT/scripts/conformance-env.sh" edge-conformance websocket
     mapfile -t vars < <(limit_vars)
     work=$(mktemp -d)
     trap 'stop_wrangler; rm -rf "$work"' EXIT

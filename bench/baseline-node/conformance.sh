@@ -16,15 +16,8 @@ if [ ! -d "$HERE/node_modules/socket.io" ]; then (cd "$HERE" && npm ci --no-audi
 if [ ! -d "$SUITE/node_modules/socket.io-client" ]; then (cd "$SUITE" && npm ci --no-audit --no-fund); fi
 
 # The suite reads the same settings the server gets (short timings keep it quick).
-export JWT_SECRET="baseline-$RANDOM-$RANDOM"
-export CHAT_NAMESPACE="${CHAT_NAMESPACE:-/}"
-export CHAT_TRANSPORTS="websocket,polling"
-export MAX_SOCKETS_PER_USER=5
-export RATE_LIMIT_MESSAGES=10
-export RATE_LIMIT_WINDOW_MS=1500
-export TYPING_TIMEOUT_MS=600
-export PRESENCE_THROTTLE_MS=400
-export MAX_PAYLOAD_BYTES=65536
+. "$ROOT/scripts/conformance-env.sh" baseline websocket,polling
+unset EVENT_BURST EVENT_RATE_PER_SEC # the baseline has no event pace
 export LOG_LEVEL="${LOG_LEVEL:-warn}"
 
 log=$(mktemp)

@@ -10,6 +10,7 @@ use crate::effect::{Effect, Room, ServerEvent, Target};
 use crate::error::ChatError;
 use crate::ids::{ChatId, MessageId, Millis, OpId, Seq, SocketId, UserId};
 use crate::model::{page_json, Chat, ChatKind, Message};
+use crate::pace::TokenBucket;
 use crate::route::{ChatMsg, Ctx, Reply, UserMsg};
 use crate::storage::{ChatRecord, MemberRead, ReadCursor, ReadTarget, StorageOp, StorageResult, Write};
 use crate::time::iso8601;
@@ -177,7 +178,7 @@ impl ChatPartition {
     pub fn restore_typing(&mut self, user: UserId, deadline: Millis) {
         self.typing.insert(user.clone(), deadline);
         // The room was told `start`: the `stop` at the lapse must still go out.
-        self.typing_pace.insert(user, TypingPace { told: true, tokens: TYPING_BURST, counted_at: Millis(0), due: None });
+        self.typing_pace.insert(user, TypingPace::new(true, Millis(0)));
     }
 
     pub fn handle(&mut self, ctx: &mut Ctx, msg: ChatMsg) {
@@ -421,21 +422,22 @@ impl ChatPartition {
     /// a user flapping faster than [`TypingPace`] allows has the state at the end of the
     /// wait told instead.
     fn tell_typing(&mut self, ctx: &mut Ctx, user: &UserId, typing: bool) {
-        let pace = self.typing_pace.entry(user.clone()).or_insert_with(|| TypingPace::new(ctx.now));
+        let pace = self.typing_pace.entry(user.clone()).or_insert_with(|| TypingPace::new(false, ctx.now));
         if pace.told == typing {
             return;
         }
         if pace.due.is_some() {
             return; // the state at the end of the wait goes out then
         }
-        if !pace.take(ctx.now) {
-            pace.due = Some(pace.next_token_at());
+        if !pace.bucket.take(ctx.now) {
+            // The bucket refills, so the fallback never comes to pass.
+            pace.due = Some(pace.bucket.next_token_at().unwrap_or(ctx.now));
             return;
         }
         pace.told = typing;
         self.emit_typing(ctx, user, if typing { "start" } else { "stop" });
         // Someone not typing with a full budget has nothing worth keeping.
-        if !typing && self.typing_pace.get_mut(user).is_some_and(|pace| pace.is_full(ctx.now)) {
+        if !typing && self.typing_pace.get_mut(user).is_some_and(|pace| pace.bucket.is_full(ctx.now)) {
             self.typing_pace.remove(user);
         }
     }
@@ -810,56 +812,24 @@ fn failure_text(result: &StorageResult) -> String {
     }
 }
 
-/// Typing changes of one user in one chat that go out at once; past them, one more each
-/// [`TYPING_GAP_MS`]. The contract sends an update on every change, so a client flapping
-/// start/stop thousands of times a second would have every other member's socket flooded
-/// (and cut off once its send buffer is full); a person typing never comes near this.
+/// Typing changes of one user in one chat that go out at once; past them,
+/// [`TYPING_PER_SECOND`]. The contract sends an update on every change, so a client
+/// flapping start/stop thousands of times a second would have every other member's socket
+/// flooded (and cut off once its send buffer is full); a person typing never comes near this.
 const TYPING_BURST: u64 = 8;
-const TYPING_GAP_MS: u64 = 250;
+const TYPING_PER_SECOND: u64 = 4;
 
-/// A token bucket for one user's typing updates in one chat.
+/// The pace of one user's typing updates in one chat.
 struct TypingPace {
     /// What the room was last told: typing or not.
     told: bool,
-    tokens: u64,
-    /// When `tokens` was last brought up to date.
-    counted_at: Millis,
+    bucket: TokenBucket,
     /// When the state held back goes out.
     due: Option<Millis>,
 }
 
 impl TypingPace {
-    fn new(now: Millis) -> Self {
-        Self { told: false, tokens: TYPING_BURST, counted_at: now, due: None }
-    }
-
-    fn refill(&mut self, now: Millis) {
-        let earned = now.since(self.counted_at) / TYPING_GAP_MS;
-        if earned > 0 {
-            self.tokens = (self.tokens + earned).min(TYPING_BURST);
-            self.counted_at = if self.tokens == TYPING_BURST { now } else { self.counted_at.plus(earned * TYPING_GAP_MS) };
-        }
-    }
-
-    /// Spends one token if there is one.
-    fn take(&mut self, now: Millis) -> bool {
-        self.refill(now);
-        if self.tokens == 0 {
-            return false;
-        }
-        if self.tokens == TYPING_BURST {
-            self.counted_at = now;
-        }
-        self.tokens -= 1;
-        true
-    }
-
-    fn next_token_at(&self) -> Millis {
-        self.counted_at.plus(TYPING_GAP_MS)
-    }
-
-    fn is_full(&mut self, now: Millis) -> bool {
-        self.refill(now);
-        self.tokens == TYPING_BURST
+    fn new(told: bool, now: Millis) -> Self {
+        Self { told, bucket: TokenBucket::full(TYPING_BURST, TYPING_PER_SECOND, now), due: None }
     }
 }

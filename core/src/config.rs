@@ -22,6 +22,12 @@ pub struct Limits {
     pub jwt_leeway_secs: u64,
     /// How many messages one storage commit may carry (group commit).
     pub max_commit_batch: usize,
+    /// `EVENT_BURST`: client events of one user (all devices) served at once; past it,
+    /// `EVENT_RATE_PER_SEC`. Beyond the contract, which limits only new messages: a flood
+    /// of any event is refused, then disconnected (see [`crate::intake`]).
+    pub event_burst: u64,
+    /// `EVENT_RATE_PER_SEC`
+    pub event_rate_per_sec: u64,
     /// How long a user partition waits for a chat's answer to a send before it lets
     /// retries of that clientId through. Cluster hosts set it: there the answer is lost
     /// when the chat's process dies or the partition moves. Alone, an answer always comes
@@ -41,6 +47,10 @@ impl Default for Limits {
             max_group_members: 1_000,
             jwt_leeway_secs: 30,
             max_commit_batch: 256,
+            // A reconnect's syncs and joins for a few hundred chats; a person never
+            // sustains 100 events a second.
+            event_burst: 300,
+            event_rate_per_sec: 100,
             send_answer_timeout_ms: None,
         }
     }

@@ -132,8 +132,7 @@ impl Engine {
             Input::Http { request, authorization, call } => self.http(now, request, authorization, call),
             Input::HttpRejected { request, error } => self.reply_here(now, &Reply::Http { request }, error),
             Input::Overloaded { socket, event, ack } => {
-                let error = ChatError::RateLimited("too many events waiting on this connection; wait for answers before sending more".into());
-                self.reply_here(now, &event_reply(socket, event, ack), error);
+                self.reply_here(now, &event_reply(socket, event, ack), crate::intake::overload_error());
             }
             Input::Mail { envelope, forwarded } => {
                 if forwarded || self.placement.owns(&key_of(&envelope)) {

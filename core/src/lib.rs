@@ -24,6 +24,7 @@ pub mod validate;
 pub mod engine;
 pub mod intake;
 pub mod memory;
+pub mod pace;
 pub mod placement;
 pub mod chat;
 pub mod effect;

@@ -1,15 +1,15 @@
 //! Fair service of client events (`chat_core::intake`).
 
 use chat_core::ids::{AckId, Millis};
-use chat_core::intake::{Intake, IntakeLimits, Queued, Turn};
+use chat_core::intake::{EventPace, Intake, IntakeLimits, Queued, Turn};
 
 fn limits(max_in_flight: usize, max_waiting: usize) -> IntakeLimits {
-    IntakeLimits { max_in_flight, max_waiting, max_refusals: 4, answer_wait_ms: 1_000 }
+    IntakeLimits { max_in_flight, max_waiting, max_refusals: 4, answer_wait_ms: 1_000, pace: EventPace::UNLIMITED }
 }
 
 /// Pushes an event that must be queued to be served.
 fn push(intake: &mut Intake<&'static str, u32>, sender: &'static str, event: u32) {
-    assert_eq!(intake.push(sender, event), Queued::Waiting);
+    assert_eq!(intake.push(sender, event, Millis(0)), Queued::Waiting);
 }
 
 /// The next event to serve (none to refuse is expected).
@@ -80,8 +80,8 @@ fn a_sender_with_the_most_events_waiting_has_the_next_refused_in_its_turn() {
     for n in 0..3 {
         push(&mut intake, "a", n);
     }
-    assert_eq!(intake.push("a", 3), Queued::ToRefuse);
-    assert_eq!(intake.push("b", 4), Queued::Waiting, "the limit is per sender");
+    assert_eq!(intake.push("a", 3, Millis(0)), Queued::ToRefuse);
+    assert_eq!(intake.push("b", 4, Millis(0)), Queued::Waiting, "the limit is per sender");
     assert_eq!(intake.next(), Some(("a", Turn::Refuse(3))), "a refusal is due before the next event");
     assert_eq!(intake.next(), Some(("b", Turn::Serve(4))));
     assert_eq!(intake.next(), Some(("a", Turn::Serve(0))));
@@ -92,7 +92,7 @@ fn a_flood_of_refusals_takes_one_turn_at_a_time_like_any_event() {
     let mut intake = Intake::new(limits(8, 1));
     push(&mut intake, "flood", 0);
     for n in 1..4 {
-        assert_eq!(intake.push("flood", n), Queued::ToRefuse);
+        assert_eq!(intake.push("flood", n, Millis(0)), Queued::ToRefuse);
     }
     push(&mut intake, "quiet", 100);
     let order: Vec<_> = std::iter::from_fn(|| intake.next()).collect();
@@ -113,9 +113,9 @@ fn a_sender_with_the_most_refusals_unanswered_overflows() {
     let mut intake = Intake::new(limits(8, 1));
     push(&mut intake, "a", 0);
     for n in 1..=4 {
-        assert_eq!(intake.push("a", n), Queued::ToRefuse);
+        assert_eq!(intake.push("a", n, Millis(0)), Queued::ToRefuse);
     }
-    assert_eq!(intake.push("a", 5), Queued::Overflow(5));
+    assert_eq!(intake.push("a", 5, Millis(0)), Queued::Overflow(5));
 }
 
 #[test]
@@ -125,7 +125,7 @@ fn refusals_are_answered_even_while_the_sender_is_full_in_flight() {
     let (sender, _) = next_served(&mut intake).unwrap();
     intake.started(sender, AckId(1), Millis(0));
     push(&mut intake, "a", 1);
-    assert_eq!(intake.push("a", 2), Queued::ToRefuse);
+    assert_eq!(intake.push("a", 2, Millis(0)), Queued::ToRefuse);
     assert_eq!(intake.next(), Some(("a", Turn::Refuse(2))));
     assert_eq!(intake.next(), None, "1 waits for an answer");
 }
@@ -134,7 +134,7 @@ fn refusals_are_answered_even_while_the_sender_is_full_in_flight() {
 fn a_leaving_sockets_refusals_are_dropped_and_its_waiting_events_taken() {
     let mut intake = Intake::new(limits(8, 1));
     push(&mut intake, "a", 0);
-    assert_eq!(intake.push("a", 1), Queued::ToRefuse);
+    assert_eq!(intake.push("a", 1, Millis(0)), Queued::ToRefuse);
     assert_eq!(intake.take_where(&"a", |_| true), vec![0]);
     assert!(intake.is_empty());
     assert_eq!(intake.next(), None);
@@ -189,4 +189,56 @@ fn nothing_is_kept_once_every_event_is_served_and_answered() {
     assert!(intake.is_empty());
     assert_eq!(intake.waiting(), 0);
     assert!(!intake.has_turn());
+}
+
+fn paced(burst: u64, per_second: u64, refusal_burst: u64) -> Intake<&'static str, u32> {
+    Intake::new(IntakeLimits { pace: EventPace { burst, per_second, refusal_burst }, ..limits(8, 100) })
+}
+
+#[test]
+fn events_past_a_senders_burst_are_refused() {
+    let mut intake = paced(2, 1, 5);
+    assert_eq!(intake.push("a", 0, Millis(0)), Queued::Waiting);
+    assert_eq!(intake.push("a", 1, Millis(0)), Queued::Waiting);
+    assert_eq!(intake.push("a", 2, Millis(0)), Queued::ToRefuse);
+    assert_eq!(intake.push("b", 3, Millis(0)), Queued::Waiting, "the pace is per sender");
+}
+
+#[test]
+fn a_paced_sender_is_served_again_once_the_rate_allows() {
+    let mut intake = paced(1, 2, 5);
+    assert_eq!(intake.push("a", 0, Millis(0)), Queued::Waiting);
+    assert_eq!(intake.push("a", 1, Millis(499)), Queued::ToRefuse);
+    assert_eq!(intake.push("a", 2, Millis(500)), Queued::Waiting);
+}
+
+#[test]
+fn a_sender_past_its_pace_and_refusal_budget_is_flooding() {
+    let mut intake = paced(1, 1, 2);
+    assert_eq!(intake.push("a", 0, Millis(0)), Queued::Waiting);
+    assert_eq!(intake.push("a", 1, Millis(0)), Queued::ToRefuse);
+    assert_eq!(intake.push("a", 2, Millis(0)), Queued::ToRefuse);
+    assert_eq!(intake.push("a", 3, Millis(0)), Queued::Overflow(3));
+}
+
+#[test]
+fn the_pace_outlives_a_senders_queue() {
+    let mut intake = paced(1, 1, 1);
+    assert_eq!(intake.push("a", 0, Millis(0)), Queued::Waiting);
+    assert_eq!(serve_all(&mut intake), vec![("a", 0)]);
+    assert!(intake.is_empty());
+    assert_eq!(intake.push("a", 1, Millis(10)), Queued::ToRefuse, "a reconnect does not earn a new burst");
+}
+
+#[test]
+fn a_sender_back_to_a_full_budget_is_forgotten() {
+    let mut intake = paced(1, 1, 1);
+    assert_eq!(intake.push("a", 0, Millis(0)), Queued::Waiting);
+    assert_eq!(intake.push("a", 1, Millis(0)), Queued::ToRefuse);
+    let _ = std::iter::from_fn(|| intake.next()).count();
+    intake.expire(Millis(999));
+    assert_eq!(intake.senders_remembered(), 1, "its budget is not back yet");
+    intake.expire(Millis(1_000));
+    assert_eq!(intake.senders_remembered(), 0);
+    assert_eq!(intake.push("a", 2, Millis(1_000)), Queued::Waiting);
 }

@@ -33,6 +33,8 @@ impl EdgeConfig {
             presence_throttle_ms: num(&get, "PRESENCE_THROTTLE_MS", d.presence_throttle_ms)?,
             max_payload_bytes: num(&get, "MAX_PAYLOAD_BYTES", d.max_payload_bytes)?,
             max_group_members: num(&get, "MAX_GROUP_MEMBERS", d.max_group_members)?,
+            event_burst: num(&get, "EVENT_BURST", d.event_burst)?,
+            event_rate_per_sec: num(&get, "EVENT_RATE_PER_SEC", d.event_rate_per_sec)?,
             ..d
         };
         let secret = get("JWT_SECRET").filter(|s| !s.is_empty()).ok_or("JWT_SECRET is not set (wrangler secret put JWT_SECRET)")?;

@@ -153,6 +153,12 @@ pub struct LimitArgs {
     /// Largest group, in members.
     #[arg(long, env = "MAX_GROUP_MEMBERS", default_value_t = 1_000)]
     pub max_group_members: usize,
+    /// Client events of one user (all devices) served at once, before EVENT_RATE_PER_SEC holds.
+    #[arg(long, env = "EVENT_BURST", default_value_t = Limits::default().event_burst)]
+    pub event_burst: u64,
+    /// Client events per second of one user after the burst; a flood past it is refused, then disconnected.
+    #[arg(long, env = "EVENT_RATE_PER_SEC", default_value_t = Limits::default().event_rate_per_sec)]
+    pub event_rate_per_sec: u64,
 }
 
 impl LimitArgs {
@@ -165,6 +171,8 @@ impl LimitArgs {
             presence_throttle_ms: self.presence_throttle_ms,
             max_payload_bytes: self.max_payload_bytes,
             max_group_members: self.max_group_members,
+            event_burst: self.event_burst,
+            event_rate_per_sec: self.event_rate_per_sec,
             ..Limits::default()
         }
     }

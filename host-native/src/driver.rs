@@ -187,6 +187,7 @@ impl Driver {
         naming: Naming,
     ) -> (Self, DriverHandle) {
         let (tx, rx) = mpsc::unbounded_channel();
+        let intake = Intake::new(IntakeLimits::from_limits(&limits));
         let driver = Self {
             engine: Engine::new(limits, secret, Box::new(OsRandom)),
             store,
@@ -198,7 +199,7 @@ impl Driver {
             conns: HashMap::new(),
             connecting: HashMap::new(),
             acks: PendingAcks::default(),
-            intake: Intake::new(IntakeLimits::default()),
+            intake,
             http: HashMap::new(),
             next_request: 0,
             rooms: BTreeMap::new(),
@@ -314,11 +315,11 @@ impl Driver {
                     self.carry_out().await;
                     return;
                 };
-                if let Queued::Overflow(queued) = self.intake.push(user, queued) {
-                    // Over a thousand refusals unanswered: the client does not wait for
-                    // answers at all, and answering would only feed it.
+                if let Queued::Overflow(queued) = self.intake.push(user.clone(), queued, now) {
+                    // Past its pace and refusal budget, or not waiting for answers at all:
+                    // answering would only feed the flood.
                     if let Some(conn) = self.conns.get(&queued.socket) {
-                        tracing::warn!(socket = %queued.socket, "the client keeps sending events without waiting for answers: disconnecting it");
+                        tracing::warn!(socket = %queued.socket, user = %user, "the client floods events past its pace: disconnecting it");
                         let _ = conn.socket.clone().disconnect();
                     }
                 }

@@ -42,15 +42,19 @@ const t0 = Date.now();
 setTimeout(() => { spamming = false; }, Number(seconds) * 1000);
 const lanes = Array.from({ length: 5 }, async (_, lane) => {
   let n = 0;
+  let oversizedDone = false;
   while (spamming) {
     let s;
     try { s = await connect(); } catch (e) { spam.acks[`connect:${e.message}`] = (spam.acks[`connect:${e.message}`] ?? 0) + 1; await sleep(200); continue; }
     spam.reconnects++;
     const gone = new Promise((resolve) => s.once('disconnect', (reason) => { spam.disconnects[reason] = (spam.disconnects[reason] ?? 0) + 1; resolve(); }));
     let inFlight = 0;
-    let oversizeAt = Date.now() + 2000 + lane * 400;
+    // One oversized packet per lane, first thing on its first connection (a flooding
+    // connection is cut off within milliseconds, so later would be never).
+    let oversizeAt = oversizedDone ? Infinity : Date.now();
+    oversizedDone = true;
     while (spamming && s.connected) {
-      if (Date.now() > oversizeAt) {
+      if (Date.now() >= oversizeAt) {
         // Bigger than MAX_PAYLOAD_BYTES: the server closes this connection.
         s.emit('message:send', { chatId, body: big, clientId: randomUUID() }, () => {});
         spam.oversizedSent++;

@@ -12,7 +12,9 @@ use crate::wire::{Batch, Item, SocketOut};
 use chat_core::auth::Handshake;
 use chat_core::effect::connect_error_json;
 use chat_core::ids::{AckId, SocketId, UserId};
-use chat_core::route::{connect_envelope, event_envelope, Envelope, Outbox, UserMsg};
+use chat_core::error::ChatError;
+use chat_core::intake::{overload_error, EventPace, SenderPace, Verdict};
+use chat_core::route::{connect_envelope, event_envelope, event_reply, Envelope, Outbox, Reply, UserMsg};
 use chat_core::Effect;
 use chat_sio_codec::{decode_frame, EnginePacket, Frame, SocketPacket};
 use serde::{Deserialize, Serialize};
@@ -40,6 +42,9 @@ struct ConnState {
     /// with the socket's next event or its disconnect, for `/metrics`.
     #[serde(default)]
     counts: crate::directory::Counts,
+    /// This connection's event pace (the native host keeps one per user, over all devices).
+    #[serde(default)]
+    pace: Option<SenderPace>,
 }
 
 #[durable_object]
@@ -175,6 +180,26 @@ impl ConnObject {
         Ok(())
     }
 
+    /// Answers an event with `error` from here, without the user object (which counts it
+    /// with the socket's next event).
+    fn answer_here(&self, ws: &WebSocket, state: &mut ConnState, cfg: &EdgeConfig, reply: Reply, error: ChatError) -> Result<()> {
+        let mut out = Outbox::default();
+        let mut core = Core::new(cfg.limits.clone(), ids());
+        core.run(now(), &mut out, |ctx| ctx.reply_err(&reply, error));
+        for effect in out.effects {
+            match effect {
+                Effect::Log { level, correlation_id, message } => log(level, correlation_id.as_ref().map(|c| c.as_str()), &message),
+                Effect::Ack { ack, reply, .. } => {
+                    state.counts.ack(&reply);
+                    Self::save(ws, state);
+                    ws.send_with_str(SocketPacket::Ack { nsp: cfg.namespace.clone(), id: ack.0, args: vec![reply] }.to_frame())?
+                }
+                _ => {}
+            }
+        }
+        Ok(())
+    }
+
     async fn packet(&self, ws: &WebSocket, packet: SocketPacket, cfg: &EdgeConfig) -> Result<()> {
         let mut state = Self::load(ws);
         if packet.nsp() != cfg.namespace {
@@ -220,6 +245,24 @@ impl ConnObject {
             }
             SocketPacket::Event { id, event, args, .. } => {
                 let (true, Some(socket)) = (state.connected, Self::the_socket_id(&state)) else { return Ok(()) };
+                let at = now();
+                let pace = state.pace.get_or_insert_with(|| SenderPace::new(EventPace::of(&cfg.limits), at));
+                let verdict = pace.judge(at, true, true);
+                Self::save(ws, &state);
+                match verdict {
+                    Verdict::Serve => {}
+                    Verdict::Refuse => {
+                        let reply = event_reply(socket, event, id.map(AckId));
+                        return self.answer_here(ws, &mut state, cfg, reply, overload_error());
+                    }
+                    Verdict::Flood => {
+                        log(chat_core::effect::LogLevel::Warn, None, &format!("closing socket {}: events past its pace and refusal budget", state.sid));
+                        // As the native host does: a Socket.IO disconnect ("io server disconnect"), then the close.
+                        let _ = ws.send_with_str(SocketPacket::Disconnect { nsp: cfg.namespace.clone() }.to_frame());
+                        let _ = ws.close(Some(1008), Some("event flood"));
+                        return self.gone(ws).await;
+                    }
+                }
                 let user = UserId::new(state.user.clone().unwrap_or_default());
                 let payload = args.into_iter().next().unwrap_or(Value::Null);
                 match event_envelope(user, socket, event, &payload, id.map(AckId)) {
@@ -232,22 +275,7 @@ impl ConnObject {
                         self.courier.send(&self.env, None, items).await;
                     }
                     Ok(Envelope::ToChat(..)) => {}
-                    Err((reply, error)) => {
-                        let mut out = Outbox::default();
-                        let mut core = Core::new(cfg.limits.clone(), ids());
-                        core.run(now(), &mut out, |ctx| ctx.reply_err(&reply, error));
-                        for effect in out.effects {
-                            match effect {
-                                Effect::Log { level, correlation_id, message } => log(level, correlation_id.as_ref().map(|c| c.as_str()), &message),
-                                Effect::Ack { ack, reply, .. } => {
-                                    state.counts.ack(&reply);
-                                    Self::save(ws, &state);
-                                    ws.send_with_str(SocketPacket::Ack { nsp: cfg.namespace.clone(), id: ack.0, args: vec![reply] }.to_frame())?
-                                }
-                                _ => {}
-                            }
-                        }
-                    }
+                    Err((reply, error)) => self.answer_here(ws, &mut state, cfg, reply, error)?,
                 }
             }
             SocketPacket::Disconnect { .. } => self.gone(ws).await?,

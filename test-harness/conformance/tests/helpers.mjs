@@ -64,6 +64,9 @@ export const CFG = Object.freeze({
   typingTimeoutMs: num('TYPING_TIMEOUT_MS', 5000),
   presenceThrottleMs: num('PRESENCE_THROTTLE_MS', 2000),
   maxPayloadBytes: num('MAX_PAYLOAD_BYTES', 65536),
+  /** Beyond the contract: a server's event pace, when it states one (else null). */
+  eventBurst: env.EVENT_BURST ? num('EVENT_BURST', 0) : null,
+  eventRatePerSec: env.EVENT_RATE_PER_SEC ? num('EVENT_RATE_PER_SEC', 0) : null,
   /** How long to wait for something that must happen (an ack, an event, a connect). */
   waitMs: num('CHAT_WAIT_MS', 8000),
   /** How long to watch for something that must NOT happen. */

@@ -134,3 +134,30 @@ describe('§10 REST', () => {
     assert.ok(res.status < 500, `status ${res.status}`);
   });
 });
+
+describe('Beyond the contract: the event pace (EVENT_BURST, EVENT_RATE_PER_SEC)', () => {
+  const skip = CFG.eventBurst === null ? 'the server states no event pace (EVENT_BURST unset)' : undefined;
+
+  spec('events past the pace are answered RATE_LIMITED, and a flood past that disconnects the connection', async (c) => {
+    const a = c.user('a');
+    const others = await bystanders(c);
+    const sa = await c.connect(a);
+    // Waiting for each batch's answers, as a client that reads them does, until refused.
+    const codes = {};
+    const batch = 50;
+    for (let sent = 0; !codes.RATE_LIMITED && sent < CFG.eventBurst * 20; sent += batch) {
+      const acks = await Promise.all(Array.from({ length: batch }, () => call(sa, 'presence:ping', {})));
+      for (const ack of acks) codes[ack.ok ? 'ok' : ack.error] = (codes[ack.ok ? 'ok' : ack.error] ?? 0) + 1;
+    }
+    assert.ok(codes.ok >= 1 && codes.RATE_LIMITED >= 1, `a burst is served, then refused: ${show(codes)}`);
+    assert.deepEqual(Object.keys(codes).sort(), ['RATE_LIMITED', 'ok'], `nothing else: ${show(codes)}`);
+    // Then without waiting for any answer: the server cuts the connection off.
+    const gone = waitDisconnect(sa);
+    for (let i = 0; i < CFG.eventBurst * 3 && sa.connected; i++) sa.emit('presence:ping', {}, () => {});
+    // A Socket.IO disconnect when it gets through, else the transport's close (the socket's
+    // send buffer may be full of answers by then).
+    const reason = await gone;
+    assert.ok(/io server disconnect|transport close/.test(reason), `disconnect reason: ${reason}`);
+    await others.check();
+  }, { skip });
+});

@@ -4,7 +4,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 START=${1:-3000}; PAIRS=${2:-500}; KIND=${KIND:-native}; BIN=${BIN:-target/release}
-export JWT_SECRET=x RATE_LIMIT_MESSAGES=1000000000 RATE_LIMIT_WINDOW_MS=1000 RUST_LOG=${RUST_LOG:-warn}
+export JWT_SECRET=x RATE_LIMIT_MESSAGES=1000000000 RATE_LIMIT_WINDOW_MS=1000 EVENT_BURST=1000000000 EVENT_RATE_PER_SEC=1000000000 RUST_LOG=${RUST_LOG:-warn}
 PORT=$(( 10000 + RANDOM % 20000 )); data=$(mktemp -d)
 case $KIND in
     native) env -u DATABASE_URL CHAT_DATA_DIR="$data" BIND="127.0.0.1:$PORT" taskset -c "${SERVER_CORE:-0}" "$BIN/chat-server" serve >/dev/null 2>&1 & ;;

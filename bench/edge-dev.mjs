@@ -7,7 +7,7 @@
 // (`unstable_startWorker`, dev.inspector = false). Same config, same bundle, same vars.
 //
 // Usage: WRANGLER_PKG=host-cloudflare/node_modules/wrangler node bench/edge-dev.mjs CONFIG PORT PERSIST_DIR
-// Vars from the environment: JWT_SECRET, RATE_LIMIT_MESSAGES, RATE_LIMIT_WINDOW_MS, MAX_SOCKETS_PER_USER.
+// Vars from the environment: JWT_SECRET, RATE_LIMIT_MESSAGES, RATE_LIMIT_WINDOW_MS, MAX_SOCKETS_PER_USER, EVENT_BURST, EVENT_RATE_PER_SEC.
 import { createRequire } from "node:module";
 import path from "node:path";
 
@@ -20,7 +20,7 @@ const require = createRequire(path.resolve(process.env.WRANGLER_PKG) + "/");
 const { unstable_startWorker } = require("wrangler");
 
 const bindings = {};
-for (const name of ["JWT_SECRET", "RATE_LIMIT_MESSAGES", "RATE_LIMIT_WINDOW_MS", "MAX_SOCKETS_PER_USER"]) {
+for (const name of ["JWT_SECRET", "RATE_LIMIT_MESSAGES", "RATE_LIMIT_WINDOW_MS", "MAX_SOCKETS_PER_USER", "EVENT_BURST", "EVENT_RATE_PER_SEC"]) {
   if (process.env[name]) bindings[name] = { type: "plain_text", value: process.env[name] };
 }
 const worker = await unstable_startWorker({

@@ -50,6 +50,7 @@ EDGE_MAX_P99_MS=${EDGE_MAX_P99_MS:-100}
 export JWT_SECRET="bench-$RANDOM-$RANDOM-$RANDOM"
 # Rate limits out of the way for both servers (the contract's limiter still runs).
 export RATE_LIMIT_MESSAGES=1000000000 RATE_LIMIT_WINDOW_MS=1000 MAX_SOCKETS_PER_USER=5
+export EVENT_BURST=1000000000 EVENT_RATE_PER_SEC=1000000000
 export RUST_LOG=${RUST_LOG:-warn} LOG_LEVEL=${LOG_LEVEL:-warn} NODE_ENV=production
 # 100k sockets need 100k descriptors on each side (root may raise the hard limit).
 ulimit -Hn 1048576 2>/dev/null || true
@@ -143,6 +144,7 @@ start_server() { # kind → sets server_pid and PORT; retries on another port (i
                         --persist-to "$persist" --inspector-port 0 --show-interactive-dev-session=false --log-level warn \
                         --var "JWT_SECRET:$JWT_SECRET" --var "RATE_LIMIT_MESSAGES:$RATE_LIMIT_MESSAGES" \
                         --var "RATE_LIMIT_WINDOW_MS:$RATE_LIMIT_WINDOW_MS" --var "MAX_SOCKETS_PER_USER:$MAX_SOCKETS_PER_USER" \
+                        --var "EVENT_BURST:$EVENT_BURST" --var "EVENT_RATE_PER_SEC:$EVENT_RATE_PER_SEC" \
                         >>"$log" 2>&1 </dev/null &
                 fi ;;
         esac

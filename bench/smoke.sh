@@ -7,7 +7,7 @@ cd "$(dirname "$0")/.."
 ROOT=$(pwd)
 # The whole workspace, so features unify as in `cargo test --workspace` and nothing rebuilds.
 [ -n "${SMOKE_NO_BUILD:-}" ] || cargo build --workspace --bins
-export JWT_SECRET="smoke-$RANDOM-$RANDOM" RATE_LIMIT_MESSAGES=1000000 RATE_LIMIT_WINDOW_MS=1000 RUST_LOG=warn
+export JWT_SECRET="smoke-$RANDOM-$RANDOM" RATE_LIMIT_MESSAGES=1000000 RATE_LIMIT_WINDOW_MS=1000 EVENT_BURST=1000000000 EVENT_RATE_PER_SEC=1000000000 RUST_LOG=warn
 work=$(mktemp -d)
 pid=""
 cleanup() { [ -n "$pid" ] && kill "$pid" 2>/dev/null; rm -rf "$work"; }

@@ -11,7 +11,8 @@ import { join } from 'node:path';
 
 const BIN = process.env.CHAT_SERVER_BIN ?? new URL('../../target/debug/chat-server', import.meta.url).pathname;
 const SETTINGS = ['DATABASE_URL', 'JWT_SECRET', 'CHAT_NAMESPACE', 'CHAT_DEMO', 'BIND', 'CHAT_DATA_DIR', 'MAX_SOCKETS_PER_USER',
-  'RATE_LIMIT_MESSAGES', 'RATE_LIMIT_WINDOW_MS', 'TYPING_TIMEOUT_MS', 'PRESENCE_THROTTLE_MS', 'MAX_PAYLOAD_BYTES', 'MAX_GROUP_MEMBERS'];
+  'RATE_LIMIT_MESSAGES', 'RATE_LIMIT_WINDOW_MS', 'TYPING_TIMEOUT_MS', 'PRESENCE_THROTTLE_MS', 'MAX_PAYLOAD_BYTES', 'MAX_GROUP_MEMBERS',
+  'EVENT_BURST', 'EVENT_RATE_PER_SEC'];
 
 function freePort() {
   return new Promise((resolve, reject) => {

@@ -57,7 +57,7 @@ function token(sub) {
 const servers = [null, null, null];
 async function start(i) {
   const env = { ...process.env, JWT_SECRET: SECRET, BIND: `127.0.0.1:${PORTS[i]}`,
-    RATE_LIMIT_MESSAGES: '1000000', RUST_LOG: process.env.RUST_LOG ?? 'warn' };
+    RATE_LIMIT_MESSAGES: '1000000', EVENT_BURST: '1000000000', EVENT_RATE_PER_SEC: '1000000000', RUST_LOG: process.env.RUST_LOG ?? 'warn' };
   const child = spawn(BIN, ['serve'], { env, stdio: ['ignore', 'inherit', 'inherit'] });
   servers[i] = child;
   for (let n = 0; n < 300; n++) {

@@ -33,7 +33,7 @@ function token(sub) {
 let server = null;
 async function startServer() {
   const env = { ...process.env, JWT_SECRET: SECRET, BIND: `127.0.0.1:${PORT}`, CHAT_DATA_DIR: dataDir,
-    RATE_LIMIT_MESSAGES: '1000000', RUST_LOG: process.env.RUST_LOG ?? 'error' };
+    RATE_LIMIT_MESSAGES: '1000000', EVENT_BURST: '1000000000', EVENT_RATE_PER_SEC: '1000000000', RUST_LOG: process.env.RUST_LOG ?? 'error' };
   server = spawn(BIN, ['serve'], { env, stdio: ['ignore', 'inherit', 'inherit'] });
   for (let i = 0; i < 200; i++) {
     try {

@@ -49,7 +49,7 @@ function neverReader(port, token) {
   return socket;
 }
 
-const server = await startServer({ RATE_LIMIT_MESSAGES: '100000000' });
+const server = await startServer({ RATE_LIMIT_MESSAGES: '100000000', EVENT_BURST: '1000000000', EVENT_RATE_PER_SEC: '1000000000' });
 try {
   const talkers = Array.from({ length: TALKERS }, (_, i) => `talker-${i}`);
   const slow = Array.from({ length: SLOW }, (_, i) => `slow-${i}`);

@@ -15,7 +15,7 @@ const SOAK_S = Number(process.env.SOAK_S ?? 600);
 const WORKERS = Number(process.env.WORKERS ?? 16);
 const USERS = Number(process.env.USERS ?? 400);
 
-const server = await startServer({ RATE_LIMIT_MESSAGES: '100000000' });
+const server = await startServer({ RATE_LIMIT_MESSAGES: '100000000', EVENT_BURST: '1000000000', EVENT_RATE_PER_SEC: '1000000000' });
 try {
   const users = Array.from({ length: USERS }, (_, i) => `soak-${i}`);
   const chatsOf = new Map(users.map((u) => [u, []]));

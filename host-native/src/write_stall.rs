@@ -41,6 +41,10 @@ impl Listener for GuardedListener {
 
     async fn accept(&mut self) -> (Self::Io, Self::Addr) {
         let (stream, addr) = Listener::accept(&mut self.inner).await;
+        // Chat frames are small and each is awaited by someone: with Nagle on, a frame
+        // written while the previous one is unacknowledged waits for the peer's delayed
+        // ACK (40 ms on Linux). Failing to set it only costs latency.
+        let _ = stream.set_nodelay(true);
         (StallGuard::new(stream, self.limit), addr)
     }
 

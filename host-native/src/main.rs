@@ -55,10 +55,6 @@ struct TokenArgs {
     data_dir: std::path::PathBuf,
 }
 
-/// See Cargo.toml: the allocator is a measurable share of every message's cost.
-#[global_allocator]
-static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
-
 fn main() {
     tracing_subscriber::fmt().with_env_filter(EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info"))).init();
     let cli = Cli::parse();

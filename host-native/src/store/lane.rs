@@ -16,11 +16,12 @@
 //! the writer).
 
 use super::text::{dec, enc, int, uint};
+use super::rows::{chat_at, message_at};
 use super::{messages_of, sql, StoreError};
-use chat_core::ids::{ChatId, ClientId, MessageId, Millis, Seq, UserId};
-use chat_core::model::{Chat, ChatKind, Message, MessageKind};
+use chat_core::ids::{ChatId, ClientId, UserId};
+use chat_core::model::{Chat, Message};
 use chat_core::storage::Write;
-use rusqlite::{params, Connection, OpenFlags, OptionalExtension, Row};
+use rusqlite::{params, Connection, OpenFlags, OptionalExtension};
 use std::collections::{BTreeMap, HashSet};
 use std::path::Path;
 use std::sync::mpsc;
@@ -426,7 +427,7 @@ fn chat_by_dm_key(conn: &Connection, key: &str) -> Result<Option<Chat>, StoreErr
     let mut chat: Option<Chat> = None;
     while let Some(row) = rows.next()? {
         if chat.is_none() {
-            chat = Some(chat_at(row)?);
+            chat = Some(chat_at(row, 0, Vec::new())?);
         }
         if let (Some(chat), Some(member)) = (chat.as_mut(), row.get::<_, Option<String>>(7)?) {
             chat.member_ids.push(UserId::new(dec(member)?));
@@ -435,41 +436,3 @@ fn chat_by_dm_key(conn: &Connection, key: &str) -> Result<Option<Chat>, StoreErr
     chat.map(Some).ok_or_else(|| StoreError::Corrupt(format!("dm key {key:?} names a missing chat")))
 }
 
-/// Columns id, kind, title, created_by, created_at, updated_at (members added by the caller).
-fn chat_at(row: &Row) -> Result<Chat, StoreError> {
-    let kind: String = row.get(1)?;
-    let kind = match kind.as_str() {
-        "dm" => ChatKind::Dm,
-        "group" => ChatKind::Group,
-        other => return Err(StoreError::Corrupt(format!("chat kind {other:?}"))),
-    };
-    Ok(Chat {
-        id: ChatId::new(dec(row.get(0)?)?),
-        kind,
-        title: row.get::<_, Option<String>>(2)?.map(dec).transpose()?,
-        member_ids: Vec::new(),
-        created_by: UserId::new(dec(row.get(3)?)?),
-        created_at: Millis(uint(row.get(4)?, "createdAt")?),
-        updated_at: Millis(uint(row.get(5)?, "updatedAt")?),
-    })
-}
-
-/// Columns id, chat_id, seq, sender_id, client_id, body, kind, created_at from `at`.
-fn message_at(row: &Row, at: usize) -> Result<Message, StoreError> {
-    let kind: String = row.get(at + 6)?;
-    let kind = match kind.as_str() {
-        "text" => MessageKind::Text,
-        "image" => MessageKind::Image,
-        other => return Err(StoreError::Corrupt(format!("message kind {other:?}"))),
-    };
-    Ok(Message {
-        id: MessageId::new(dec(row.get(at)?)?),
-        chat_id: ChatId::new(dec(row.get(at + 1)?)?),
-        seq: Seq(uint(row.get(at + 2)?, "seq")?),
-        sender_id: UserId::new(dec(row.get(at + 3)?)?),
-        client_id: ClientId::new(dec(row.get(at + 4)?)?),
-        body: dec(row.get(at + 5)?)?,
-        kind,
-        created_at: Millis(uint(row.get(at + 7)?, "createdAt")?),
-    })
-}

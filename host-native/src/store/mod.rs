@@ -20,18 +20,20 @@
 //! which PostgreSQL TEXT rejects, round-trips on both backends.
 
 mod lane;
+mod rows;
 mod target;
 mod text;
 
 use chat_core::command::HistoryQuery;
 use chat_core::ids::{ChatId, ClientId, MessageId, Millis, Seq, UserId};
-use chat_core::model::{Chat, ChatKind, Message, MessageKind};
+use chat_core::model::{Chat, Message};
 use chat_core::storage::{ChatRecord, InboxRow, MemberRead, ReadCursor, ReadTarget, StorageOp, StorageResult, UserRecord, Write};
 use sqlx::any::{AnyPoolOptions, AnyRow};
 use sqlx::{Any, AnyConnection, AnyPool, Connection, Executor, Row, Transaction};
 use std::collections::{BTreeMap, HashSet};
 use std::path::PathBuf;
 use std::time::Duration;
+use rows::{chat_at, message_at};
 use text::{dec, enc, int, int_saturating, uint};
 
 /// Read-only connections to a SQLite file, besides its one writer.
@@ -613,45 +615,6 @@ async fn member_lists(conn: &mut AnyConnection, user: &str) -> Result<BTreeMap<S
         lists.entry(row.try_get(0)?).or_default().push(member);
     }
     Ok(lists)
-}
-
-/// Columns id, kind, title, created_by, created_at, updated_at from `at`.
-fn chat_at(row: &AnyRow, at: usize, member_ids: Vec<UserId>) -> Result<Chat, StoreError> {
-    let kind: String = row.try_get(at + 1)?;
-    let kind = match kind.as_str() {
-        "dm" => ChatKind::Dm,
-        "group" => ChatKind::Group,
-        other => return Err(StoreError::Corrupt(format!("chat kind {other:?}"))),
-    };
-    Ok(Chat {
-        id: ChatId::new(dec(row.try_get(at)?)?),
-        kind,
-        title: row.try_get::<Option<String>, _>(at + 2)?.map(dec).transpose()?,
-        member_ids,
-        created_by: UserId::new(dec(row.try_get(at + 3)?)?),
-        created_at: Millis(uint(row.try_get(at + 4)?, "createdAt")?),
-        updated_at: Millis(uint(row.try_get(at + 5)?, "updatedAt")?),
-    })
-}
-
-/// Columns id, chat_id, seq, sender_id, client_id, body, kind, created_at from `at`.
-fn message_at(row: &AnyRow, at: usize) -> Result<Message, StoreError> {
-    let kind: String = row.try_get(at + 6)?;
-    let kind = match kind.as_str() {
-        "text" => MessageKind::Text,
-        "image" => MessageKind::Image,
-        other => return Err(StoreError::Corrupt(format!("message kind {other:?}"))),
-    };
-    Ok(Message {
-        id: MessageId::new(dec(row.try_get(at)?)?),
-        chat_id: ChatId::new(dec(row.try_get(at + 1)?)?),
-        seq: Seq(uint(row.try_get(at + 2)?, "seq")?),
-        sender_id: UserId::new(dec(row.try_get(at + 3)?)?),
-        client_id: ClientId::new(dec(row.try_get(at + 4)?)?),
-        body: dec(row.try_get(at + 5)?)?,
-        kind,
-        created_at: Millis(uint(row.try_get(at + 7)?, "createdAt")?),
-    })
 }
 
 /// Columns sent, read_seq, read_message_id, read_at, own_upto from `at`, any of them NULL

@@ -5,7 +5,7 @@
 //
 // Usage: node spam.mjs   (env: CHAT_SERVER_BIN, USERS (5), PHASE_S (20), and for the spammer
 // (spam-worker.mjs, its own process) IN_FLIGHT (100) and SPAM_EVENTS (a comma-separated
-// subset of the spammed events; default all))
+// subset of the spammed events; default all), SPAM_CONTROL=1 (a core burned instead))
 
 import { randomUUID } from 'node:crypto';
 import { spawn } from 'node:child_process';
@@ -60,8 +60,13 @@ try {
 
   // The spammer, in its own process (spam-worker.mjs): every event, as fast as IN_FLIGHT
   // unanswered events per socket allow, for as long as the loud phase lasts.
-  const worker = spawn(process.execPath, [new URL('./spam-worker.mjs', import.meta.url).pathname,
-    server.url, server.secret, chatId, messageId, users[0], String(PHASE_S)], { stdio: ['ignore', 'pipe', 'inherit'] });
+  // SPAM_CONTROL=1: instead, a process that only burns a core for the phase, to tell the
+  // machine's contention (2 cores) from what the server spends on the spam.
+  const burn = `const end = Date.now() + ${PHASE_S * 1000}; while (Date.now() < end); console.log('{"control":"burned a core"}')`;
+  const worker = process.env.SPAM_CONTROL === '1'
+    ? spawn(process.execPath, ['-e', burn], { stdio: ['ignore', 'pipe', 'inherit'] })
+    : spawn(process.execPath, [new URL('./spam-worker.mjs', import.meta.url).pathname,
+      server.url, server.secret, chatId, messageId, users[0], String(PHASE_S)], { stdio: ['ignore', 'pipe', 'inherit'] });
   let workerOut = '';
   worker.stdout.on('data', (d) => { workerOut += d; });
   const workerDone = new Promise((resolve) => worker.on('exit', resolve));

@@ -200,7 +200,10 @@ impl<K: Ord + Clone, T> Intake<K, T> {
                 entry.refusals.push_back(event);
                 Queued::ToRefuse
             }
-            Verdict::Flood => return Queued::Overflow(event),
+            Verdict::Flood => {
+                self.forget_if_idle(&sender);
+                return Queued::Overflow(event);
+            }
         };
         if !entry.has_turn && entry.wants_turn(self.limits.max_in_flight) {
             entry.has_turn = true;

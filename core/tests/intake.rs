@@ -242,3 +242,14 @@ fn a_sender_back_to_a_full_budget_is_forgotten() {
     assert_eq!(intake.senders_remembered(), 0);
     assert_eq!(intake.push("a", 2, Millis(1_000)), Queued::Waiting);
 }
+
+#[test]
+fn a_flood_from_a_sender_with_nothing_queued_leaves_only_its_pace() {
+    let mut intake = paced(1, 1, 0);
+    assert_eq!(intake.push("a", 0, Millis(0)), Queued::Waiting);
+    assert_eq!(serve_all(&mut intake), vec![("a", 0)]);
+    assert_eq!(intake.push("a", 1, Millis(0)), Queued::Overflow(1));
+    assert_eq!(intake.senders_remembered(), 1, "the pace, not an empty queue as well");
+    intake.expire(Millis(1_000));
+    assert_eq!(intake.senders_remembered(), 0);
+}

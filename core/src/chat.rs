@@ -6,7 +6,7 @@
 //! and the state changes only once storage says the commit is durable.
 
 use crate::command::{HistoryQuery, SendCommand};
-use crate::effect::{Effect, Room, ServerEvent, Target};
+use crate::effect::{Effect, Payload, Room, ServerEvent, Target};
 use crate::error::ChatError;
 use crate::ids::{ChatId, MessageId, Millis, OpId, Seq, SocketId, UserId};
 use crate::model::{page_json, Chat, ChatKind, Message};
@@ -14,6 +14,8 @@ use crate::pace::TokenBucket;
 use crate::route::{ChatMsg, Ctx, Reply, UserMsg};
 use crate::storage::{ChatRecord, MemberRead, ReadCursor, ReadTarget, StorageOp, StorageResult, Write};
 use crate::time::iso8601;
+use serde::Serialize;
+use serde_json::value::RawValue;
 use serde_json::{json, Value};
 use std::collections::{BTreeMap, VecDeque};
 
@@ -447,7 +449,7 @@ impl ChatPartition {
             to: Target::Room(Room::Chat(self.id.clone())),
             except_user: Some(user.clone()),
             event: ServerEvent::TypingUpdate,
-            payload: json!({ "chatId": self.id.as_str(), "userId": user.as_str(), "state": state }),
+            payload: json!({ "chatId": self.id.as_str(), "userId": user.as_str(), "state": state }).into(),
         });
     }
 
@@ -621,7 +623,8 @@ impl ChatPartition {
                             "messageId": data["messageId"],
                             "seq": cursor.seq.0,
                             "readAt": data["readAt"],
-                        }),
+                        })
+                        .into(),
                     });
                     ctx.reply_ok(&reply, Some(data));
                 }
@@ -643,7 +646,7 @@ impl ChatPartition {
         let stored = self.stored_mut();
         stored.last_seq = message.seq;
         stored.reads.entry(message.sender_id.clone()).or_default().sent += 1;
-        let json = message.to_json();
+        let json = Payload::of(&message.to_json());
         ctx.effect(Effect::Emit {
             to: Target::Room(Room::Chat(self.id.clone())),
             except_user: None,
@@ -652,11 +655,12 @@ impl ChatPartition {
         });
         let stored = self.stored();
         for member in &stored.chat.member_ids {
+            let inbox = InboxUpdate { chat_id: self.id.as_str(), last_message: json.raw(), unread_count: stored.unread(member) };
             ctx.effect(Effect::Emit {
                 to: Target::Room(Room::User(member.clone())),
                 except_user: None,
                 event: ServerEvent::InboxUpdate,
-                payload: json!({ "chatId": self.id.as_str(), "lastMessage": json, "unreadCount": stored.unread(member) }),
+                payload: Payload::of(&inbox),
             });
         }
         ctx.reply_ok(&reply, Some(send_ack_json(&message)));
@@ -683,7 +687,7 @@ impl ChatPartition {
         if let Some(before) = before {
             recipients.extend(before.member_ids.iter().filter(|user| !after.is_member(user)));
         }
-        let payload = json!({ "chat": after.to_json() });
+        let payload = Payload::of(&json!({ "chat": after.to_json() }));
         for user in recipients {
             ctx.effect(Effect::Emit {
                 to: Target::Room(Room::User(user.clone())),
@@ -796,6 +800,15 @@ fn cursor_json(cursor: &ReadCursor) -> Value {
 }
 
 /// The ack of `message:send`.
+/// `inbox:update` (PROTOCOL.md §4), around the message's text rather than a copy of its tree.
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct InboxUpdate<'a> {
+    chat_id: &'a str,
+    last_message: &'a RawValue,
+    unread_count: u64,
+}
+
 pub fn send_ack_json(message: &Message) -> Value {
     json!({
         "clientId": message.client_id.as_str(),

@@ -3,9 +3,11 @@
 use crate::error::ChatError;
 use crate::ids::{AckId, ChatId, CorrelationId, OpId, RequestId, SocketId, UserId};
 use crate::storage::StorageOp;
-use serde::{Deserialize, Serialize};
+use serde::{Deserialize, Deserializer, Serialize, Serializer};
+use serde_json::value::RawValue;
 use serde_json::Value;
 use std::fmt;
+use std::sync::Arc;
 
 /// A Socket.IO room the core uses.
 #[derive(Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
@@ -75,7 +77,7 @@ pub enum Effect {
     /// Call the socket's acknowledgement callback with `reply`.
     Ack { socket: SocketId, ack: AckId, reply: Value },
     /// Send `event` to `to`, skipping the sockets of `except_user` (their `user:` room).
-    Emit { to: Target, except_user: Option<UserId>, event: ServerEvent, payload: Value },
+    Emit { to: Target, except_user: Option<UserId>, event: ServerEvent, payload: Payload },
     /// Put the socket in the room.
     JoinRoom { socket: SocketId, room: Room },
     /// Take the socket out of the room.
@@ -86,6 +88,70 @@ pub enum Effect {
     HttpRespond { request: RequestId, status: u16, body: Value },
     /// Write a log line; failures carry the correlation id their answer carries.
     Log { level: LogLevel, correlation_id: Option<CorrelationId>, message: String },
+}
+
+/// An emitted event's data as JSON text, serialised once where it is made.
+///
+/// A send to a group of M members emits M `inbox:update`s around one message: building
+/// each as a `Value` tree and serialising it per receiver was most of the fan-out's
+/// allocation. Text is written once, shared by every receiver and every process of a
+/// cluster (cloning is a reference count), and serialises verbatim.
+#[derive(Clone)]
+pub struct Payload(Arc<RawValue>);
+
+impl Payload {
+    /// The JSON text of `value`.
+    pub fn of<T: Serialize + ?Sized>(value: &T) -> Payload {
+        // Serialising fails only for a map with non-string keys, which no payload has;
+        // `null` then is a visible defect rather than a crash of the host.
+        let raw = serde_json::value::to_raw_value(value).unwrap_or_else(|_| RawValue::NULL.to_owned());
+        Payload(Arc::from(raw))
+    }
+
+    /// The payload as JSON text, to embed in a larger document unchanged.
+    pub fn raw(&self) -> &RawValue {
+        &self.0
+    }
+
+    pub fn as_str(&self) -> &str {
+        self.0.get()
+    }
+
+    /// The payload parsed back into a tree, for tests and tools that inspect it.
+    pub fn to_value(&self) -> Value {
+        // The text was written by serde_json, so it parses.
+        serde_json::from_str(self.0.get()).unwrap_or(Value::Null)
+    }
+}
+
+impl From<Value> for Payload {
+    fn from(value: Value) -> Payload {
+        Payload::of(&value)
+    }
+}
+
+impl PartialEq for Payload {
+    fn eq(&self, other: &Payload) -> bool {
+        self.as_str() == other.as_str()
+    }
+}
+
+impl fmt::Debug for Payload {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl Serialize for Payload {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        self.0.serialize(serializer)
+    }
+}
+
+impl<'de> Deserialize<'de> for Payload {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Payload, D::Error> {
+        Box::<RawValue>::deserialize(deserializer).map(|raw| Payload(Arc::from(raw)))
+    }
 }
 
 /// The error shape of an acknowledgement (PROTOCOL.md §2).
@@ -121,5 +187,33 @@ pub fn ack_ok_json(data: Option<Value>) -> Value {
     match data {
         Some(data) => serde_json::json!({ "ok": true, "data": data }),
         None => serde_json::json!({ "ok": true }),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn a_payload_is_embedded_verbatim_in_a_larger_document() {
+        let inner = Payload::of(&json!({"seq": 7, "text": "héllo \"there\""}));
+        let outer = serde_json::to_string(&json!({"lastMessage": inner.raw()})).unwrap();
+        assert_eq!(outer, format!("{{\"lastMessage\":{}}}", inner.as_str()));
+    }
+
+    #[test]
+    fn a_payload_survives_a_serde_roundtrip_unchanged() {
+        let payload = Payload::of(&json!({"chatId": "c1", "unreadCount": 3}));
+        let text = serde_json::to_string(&payload).unwrap();
+        let back: Payload = serde_json::from_str(&text).unwrap();
+        assert_eq!(back, payload);
+        assert_eq!(back.to_value(), json!({"chatId": "c1", "unreadCount": 3}));
+    }
+
+    #[test]
+    fn payloads_compare_by_their_text() {
+        assert_eq!(Payload::from(json!([1, 2])), Payload::of(&vec![1, 2]));
+        assert_ne!(Payload::from(json!([1, 2])), Payload::from(json!([2, 1])));
     }
 }

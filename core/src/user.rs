@@ -3,7 +3,7 @@
 
 use crate::chat::send_ack_json;
 use crate::command::{ClientCommand, CreateChat, HistoryQuery, HttpCommand, SendCommand};
-use crate::effect::{connect_error_json, Effect, LogLevel, Room, ServerEvent, Target};
+use crate::effect::{connect_error_json, Effect, LogLevel, Payload, Room, ServerEvent, Target};
 use crate::error::ChatError;
 use crate::ids::{ChatId, ClientId, Millis, OpId, Seq, SocketId, UserId};
 use crate::model::{Chat, ChatKind, Message};
@@ -580,11 +580,12 @@ impl UserPartition {
         let online = self.is_online();
         self.presence.announced = online;
         self.presence.announced_at = Some(ctx.now);
-        let payload = json!({
+        let payload: Payload = json!({
             "userId": self.id.as_str(),
             "status": if online { "online" } else { "offline" },
             "lastSeenAt": iso8601(self.presence.last_seen),
-        });
+        })
+        .into();
         for contact in self.contacts() {
             ctx.effect(Effect::Emit {
                 to: Target::Room(Room::User(contact)),
@@ -628,7 +629,7 @@ fn emit_snapshot(ctx: &mut Ctx, socket: SocketId, online: &BTreeSet<UserId>) {
         to: Target::Socket(socket),
         except_user: None,
         event: ServerEvent::PresenceSnapshot,
-        payload: json!({ "online": online.iter().map(UserId::as_str).collect::<Vec<_>>() }),
+        payload: json!({ "online": online.iter().map(UserId::as_str).collect::<Vec<_>>() }).into(),
     });
 }
 

@@ -141,7 +141,7 @@ impl Cluster {
                     reached.retain(|socket| !theirs.contains(socket));
                 }
                 for socket in reached {
-                    self.delivered.entry(socket).or_default().push((*event, payload.clone()));
+                    self.delivered.entry(socket).or_default().push((*event, payload.to_value()));
                 }
             }
             _ => {}

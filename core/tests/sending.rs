@@ -399,7 +399,7 @@ fn inbox_update_carries_the_message_and_each_members_own_unread_count() {
         .since(mark)
         .iter()
         .filter_map(|e| match e {
-            Effect::Emit { to: Target::Room(room), event: ServerEvent::InboxUpdate, payload, .. } => Some((room.clone(), payload.clone())),
+            Effect::Emit { to: Target::Room(room), event: ServerEvent::InboxUpdate, payload, .. } => Some((room.clone(), payload.to_value())),
             _ => None,
         })
         .collect();
@@ -711,11 +711,11 @@ fn the_order_of_effects_holds_for_sends_committed_together() {
     w.release_storage();
     let effects = w.since(mark).to_vec();
     for (socket, ack, seq) in [(&alice, first, 1), (&bob, second, 2)] {
-        let news = position(&effects, |e| matches!(e, Effect::Emit { event: ServerEvent::MessageNew, payload, .. } if payload["seq"] == seq));
+        let news = position(&effects, |e| matches!(e, Effect::Emit { event: ServerEvent::MessageNew, payload, .. } if payload.to_value()["seq"] == seq));
         let inbox = effects
             .iter()
             .enumerate()
-            .filter(|(_, e)| matches!(e, Effect::Emit { event: ServerEvent::InboxUpdate, payload, .. } if payload["lastMessage"]["seq"] == seq))
+            .filter(|(_, e)| matches!(e, Effect::Emit { event: ServerEvent::InboxUpdate, payload, .. } if payload.to_value()["lastMessage"]["seq"] == seq))
             .map(|(i, _)| i)
             .collect::<Vec<_>>();
         let acked = position(&effects, |e| matches!(e, Effect::Ack { socket: s, ack: a, .. } if s == socket && *a == ack));

@@ -901,7 +901,7 @@ mod tests {
 
         fn events(&self, sid: &str, name: &str) -> Vec<Value> {
             self.wire.get(sid).into_iter().flatten().filter_map(|p| match p {
-                SocketOut::Event { event, payload } if event == name => Some(payload.clone()),
+                SocketOut::Event { event, payload } if event == name => Some(payload.to_value()),
                 _ => None,
             }).collect()
         }

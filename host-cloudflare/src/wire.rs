@@ -3,6 +3,7 @@
 use chat_core::ids::{AckId, ChatId, RequestId, SocketId, UserId};
 use chat_core::route::{ChatMsg, UserMsg};
 use serde::{Deserialize, Serialize};
+use chat_core::effect::Payload;
 use serde_json::Value;
 
 /// One item of a batch sent to an object; a batch keeps the order its sender made.
@@ -16,7 +17,7 @@ pub enum Item {
     /// object, which writes it to the WebSocket.
     Socket { socket: SocketId, out: SocketOut },
     /// An event for every socket of the receiving user (the `user:<id>` room).
-    UserRoom { event: String, payload: Value },
+    UserRoom { event: String, payload: Payload },
     /// The answer to an HTTP call that entered through the receiving user object.
     HttpDone { request: RequestId, status: u16, body: Value },
     /// For a directory shard: the user's connected (let in) sockets now, replacing what
@@ -36,7 +37,7 @@ pub enum SocketOut {
     /// The core refused it: send CONNECT_ERROR with `message: code` and `data`.
     Reject { code: String, data: Value },
     Ack { ack: AckId, reply: Value },
-    Event { event: String, payload: Value },
+    Event { event: String, payload: Payload },
 }
 
 /// The body of a batch request to an object.

@@ -264,7 +264,7 @@ impl World {
                     reached.retain(|socket| !theirs.contains(socket));
                 }
                 for socket in reached {
-                    self.delivered.entry(socket).or_default().push((*event, payload.clone()));
+                    self.delivered.entry(socket).or_default().push((*event, payload.to_value()));
                 }
             }
             _ => {}
@@ -438,7 +438,7 @@ impl World {
         self.log
             .iter()
             .filter_map(|e| match e {
-                Effect::Emit { to, except_user, event: ev, payload } if *ev == event => Some((to.clone(), except_user.clone(), payload.clone())),
+                Effect::Emit { to, except_user, event: ev, payload } if *ev == event => Some((to.clone(), except_user.clone(), payload.to_value())),
                 _ => None,
             })
             .collect()

@@ -140,7 +140,7 @@ impl ConnObject {
                     self.send_or_hold(&ws, &state, frame)?;
                 }
                 SocketOut::Event { event, payload } => {
-                    let frame = SocketPacket::Event { nsp: cfg.namespace.clone(), id: None, event, args: vec![payload] }.to_frame();
+                    let frame = SocketPacket::Event { nsp: cfg.namespace.clone(), id: None, event, args: vec![payload.to_value()] }.to_frame();
                     self.send_or_hold(&ws, &state, frame)?;
                 }
             }

@@ -430,6 +430,8 @@ impl World {
                     }
                 }
                 *self.stats.events.entry(event.name()).or_insert(0) += 1;
+                // The checker reads fields; the simulation pays for parsing, the core does not.
+                let payload = payload.to_value();
                 self.checker.emit(&to, except_user.as_ref(), event, &payload, &recipients, &self.storage.store);
                 if event == chat_core::effect::ServerEvent::TypingUpdate && payload["state"] == "stop" {
                     let chat = ChatId::from(payload["chatId"].as_str().unwrap_or_default());

@@ -9,6 +9,7 @@ use crate::secret;
 use crate::socket;
 use crate::store::Store;
 use socketioxide::SocketIo;
+use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::sync::oneshot;
@@ -79,7 +80,7 @@ pub async fn serve(args: ServeArgs) -> anyhow_like::Result<()> {
     let app = routes(HttpState { driver: handle.clone(), store, metrics, max_payload_bytes: limits.max_payload_bytes })
         .merge(demo_routes)
         .layer(layer);
-    let listener = tokio::net::TcpListener::bind(args.bind).await.map_err(|error| format!("cannot listen on {}: {error}", args.bind))?;
+    let listener = listen(args.bind).map_err(|error| format!("cannot listen on {}: {error}", args.bind))?;
     tracing::info!(address = %args.bind, "listening");
 
     // Outside the router, so that no copy of the URI (axum's `OriginalUri`) points into
@@ -134,6 +135,19 @@ pub mod anyhow_like {
     pub type Result<T> = std::result::Result<T, String>;
 }
 
+/// Connections the kernel holds for `accept`. std's default, 128, overflowed in a connect
+/// storm of 256 concurrent handshakes, and each overflow cost that client a 1 s SYN
+/// retransmission; Node.js and nginx ask for 511.
+const LISTEN_BACKLOG: u32 = 1024;
+
+fn listen(address: SocketAddr) -> std::io::Result<tokio::net::TcpListener> {
+    let socket = if address.is_ipv4() { tokio::net::TcpSocket::new_v4()? } else { tokio::net::TcpSocket::new_v6()? };
+    // As std does for a listener: a restart may bind while old connections linger.
+    socket.set_reuseaddr(true)?;
+    socket.bind(address)?;
+    socket.listen(LISTEN_BACKLOG)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -146,3 +160,4 @@ mod tests {
         assert_eq!(normalise_namespace("/api/v1/sockets"), "/api/v1/sockets");
     }
 }
+

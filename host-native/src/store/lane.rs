@@ -1,6 +1,7 @@
 //! The SQLite lane: one thread that owns the file's write connection and carries out every
-//! write (commits, chat creation), and one that answers the `clientId` lookup of each send
-//! on a read-only connection, both with cached prepared statements.
+//! write (commits, chat creation), and one that answers the hot reads (the `clientId`
+//! lookup of each send, the user load of each handshake) on a read-only connection, both
+//! with cached prepared statements.
 //!
 //! Why not sqlx here: sqlx runs every SQLite statement on a worker thread of its own and
 //! hands each statement and each row across threads, so a message (lookup, savepoint,
@@ -12,15 +13,15 @@
 //! The more jobs wait, the bigger the batch: group commit that grows with the load.
 //!
 //! The SQL is the store's (`super::sql`); only the placeholders change (`$n` → `?n`).
-//! Reads other than the lookup stay on sqlx's read-only pool (WAL readers never wait for
+//! Other reads stay on sqlx's read-only pool (WAL readers never wait for
 //! the writer).
 
-use super::text::{dec, enc, int, uint};
+use super::text::{dec, enc, int, int_saturating, uint};
 use super::rows::{chat_at, message_at};
-use super::{messages_of, sql, StoreError};
-use chat_core::ids::{ChatId, ClientId, UserId};
+use super::{messages_of, sql, user_record, StoreError};
+use chat_core::ids::{ChatId, ClientId, Millis, UserId};
 use chat_core::model::{Chat, Message};
-use chat_core::storage::Write;
+use chat_core::storage::{UserRecord, Write};
 use rusqlite::{params, Connection, OpenFlags, OptionalExtension};
 use std::collections::{BTreeMap, HashSet};
 use std::path::Path;
@@ -50,6 +51,8 @@ type Answer<T> = oneshot::Sender<Result<T, StoreError>>;
 pub(crate) enum Job {
     /// The stored message of `sender` with `client_id`, if any.
     Find { sender: UserId, client_id: ClientId, done: Answer<Option<Message>> },
+    /// The chats `user` is in, with their members, and the user's sends since `since`.
+    LoadUser { user: UserId, since: Millis, done: Answer<UserRecord> },
     /// Stores a new chat; `Some(existing)` when the DM is there already.
     Create { chat: Chat, dm_key: Option<String>, done: Answer<Option<Chat>> },
     /// One chat's commit (already checked for the rules that need no database).
@@ -89,7 +92,7 @@ impl Lane {
     pub async fn ask<T>(&self, job: impl FnOnce(Answer<T>) -> Job) -> Result<T, StoreError> {
         let (done, answer) = oneshot::channel();
         let job = job(done);
-        let thread = if matches!(job, Job::Find { .. }) { &self.lookups } else { &self.writes };
+        let thread = if matches!(job, Job::Find { .. } | Job::LoadUser { .. }) { &self.lookups } else { &self.writes };
         thread.send(job).map_err(|_| stopped())?;
         answer.await.map_err(|_| stopped())?
     }
@@ -109,13 +112,16 @@ fn open(path: &Path, pragmas: &str) -> Result<Connection, StoreError> {
     Ok(conn)
 }
 
-/// The lookup thread: answers each `Find` as it comes. It reads committed state, and the
+/// The lookup thread: answers each read as it comes. It reads committed state, and the
 /// core never looks up a clientId whose send is still on its way to a commit.
 fn look_up(conn: Connection, queue: mpsc::Receiver<Job>) {
     while let Ok(job) = queue.recv() {
         match job {
             Job::Find { sender, client_id, done } => {
                 let _ = done.send(find_message(&conn, &sender, &client_id));
+            }
+            Job::LoadUser { user, since, done } => {
+                let _ = done.send(load_user(&conn, &user, since));
             }
             Job::Close => break,
             // Writes never come here (`Lane::ask`); answer rather than drop one.
@@ -141,6 +147,9 @@ fn run(mut conn: Connection, queue: mpsc::Receiver<Job>) {
                 // Lookups go to their own thread (`Lane::ask`); one here is still answered.
                 Job::Find { sender, client_id, done } => {
                     let _ = done.send(find_message(&conn, &sender, &client_id));
+                }
+                Job::LoadUser { user, since, done } => {
+                    let _ = done.send(load_user(&conn, &user, since));
                 }
                 Job::Close => closing = true,
                 Job::Create { chat, dm_key, done } => writes.push(WriteJob::Create { chat, dm_key, done }),
@@ -283,6 +292,26 @@ fn find_message(conn: &Connection, sender: &UserId, client_id: &ClientId) -> Res
     let mut statement = prepare(conn, sql::FIND_MESSAGE)?;
     let row = statement.query_row(params![enc(sender.as_str()), enc(client_id.as_str())], |row| Ok(message_at(row, 0))).optional()?;
     row.transpose()
+}
+
+/// `user`'s chats with their members and its sends since `since`, from one snapshot.
+fn load_user(conn: &Connection, user: &UserId, since: Millis) -> Result<UserRecord, StoreError> {
+    let user = enc(user.as_str());
+    let snapshot = conn.unchecked_transaction()?;
+    let mut lists: BTreeMap<String, Vec<UserId>> = BTreeMap::new();
+    {
+        let mut statement = prepare(&snapshot, sql::MEMBER_LISTS)?;
+        let mut rows = statement.query(params![user])?;
+        while let Some(row) = rows.next()? {
+            let member = UserId::new(dec(row.get(1)?)?);
+            lists.entry(row.get(0)?).or_default().push(member);
+        }
+    }
+    let sends = prepare(&snapshot, sql::RECENT_SENDS)?
+        .query_map(params![user, int_saturating(since.0)], |row| row.get(0))?
+        .collect::<Result<Vec<i64>, _>>()?;
+    snapshot.commit()?;
+    user_record(lists, sends)
 }
 
 /// Stores `chat`, or answers `Some(existing)` for a DM stored before (nothing written).

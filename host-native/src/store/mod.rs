@@ -295,15 +295,17 @@ impl Store {
     }
 
     async fn load_user(&self, user: &UserId, since: Millis) -> Result<UserRecord, StoreError> {
+        // Every handshake loads its user: on SQLite the lane's reader answers it in one
+        // thread hop, where sqlx took several per statement.
+        if let Some(lane) = &self.lane {
+            return lane.ask(|done| lane::Job::LoadUser { user: user.clone(), since, done }).await;
+        }
         let user = enc(user.as_str());
         let mut tx = self.begin_read().await?;
         let chats = member_lists(&mut tx, &user).await?;
         let sends: Vec<i64> = sqlx::query_scalar(sql::RECENT_SENDS).bind(&user).bind(int_saturating(since.0)).fetch_all(&mut *tx).await?;
         tx.commit().await?;
-        let mut chats = chats.into_iter().map(|(id, members)| Ok((ChatId::new(dec(id)?), members))).collect::<Result<Vec<_>, StoreError>>()?;
-        chats.sort_by(|a, b| a.0.cmp(&b.0));
-        let recent_sends = sends.into_iter().map(|at| uint(at, "createdAt").map(Millis)).collect::<Result<Vec<_>, _>>()?;
-        Ok(UserRecord { chats, recent_sends })
+        user_record(chats, sends)
     }
 
     async fn find_message(&self, sender: &UserId, client_id: &ClientId) -> Result<Option<Message>, StoreError> {
@@ -615,6 +617,14 @@ async fn member_lists(conn: &mut AnyConnection, user: &str) -> Result<BTreeMap<S
         lists.entry(row.try_get(0)?).or_default().push(member);
     }
     Ok(lists)
+}
+
+/// A user's record from its stored rows: member lists by encoded chat id, send times.
+fn user_record(lists: BTreeMap<String, Vec<UserId>>, sends: Vec<i64>) -> Result<UserRecord, StoreError> {
+    let mut chats = lists.into_iter().map(|(id, members)| Ok((ChatId::new(dec(id)?), members))).collect::<Result<Vec<_>, StoreError>>()?;
+    chats.sort_by(|a, b| a.0.cmp(&b.0));
+    let recent_sends = sends.into_iter().map(|at| uint(at, "createdAt").map(Millis)).collect::<Result<Vec<_>, _>>()?;
+    Ok(UserRecord { chats, recent_sends })
 }
 
 /// Columns sent, read_seq, read_message_id, read_at, own_upto from `at`, any of them NULL

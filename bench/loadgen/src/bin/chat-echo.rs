@@ -13,7 +13,7 @@ use serde_json::{json, Value};
 use std::cell::RefCell;
 use std::collections::HashMap;
 use std::rc::Rc;
-use tokio::net::{TcpListener, TcpStream};
+use tokio::net::{TcpListener, TcpSocket, TcpStream};
 use tokio::sync::mpsc;
 use tokio_tungstenite::tungstenite::protocol::WebSocketConfig;
 use tokio_tungstenite::tungstenite::{Message, Utf8Bytes};
@@ -29,6 +29,13 @@ struct World {
     chats: HashMap<String, (Rc<Vec<String>>, Vec<u64>, u64)>,
 }
 
+fn listen(address: std::net::SocketAddr) -> std::io::Result<TcpListener> {
+    let socket = if address.is_ipv4() { TcpSocket::new_v4()? } else { TcpSocket::new_v6()? };
+    socket.set_reuseaddr(true)?;
+    socket.bind(address)?;
+    socket.listen(1024)
+}
+
 type Shared = Rc<RefCell<World>>;
 
 fn main() {
@@ -36,7 +43,8 @@ fn main() {
     let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().expect("tokio runtime");
     let local = tokio::task::LocalSet::new();
     local.block_on(&runtime, async move {
-        let listener = match TcpListener::bind(&bind).await {
+        // The same accept backlog as chat-server's (std's 128 overflows in a storm).
+        let listener = match bind.parse().map_err(std::io::Error::other).and_then(listen) {
             Ok(l) => l,
             Err(e) => {
                 eprintln!("chat-echo: bind {bind}: {e}");

@@ -192,7 +192,7 @@ impl UserPartition {
             // The chat's answer is lost: its sender hears nothing (and retries); retries
             // waiting here go ahead and find out from storage what became of the message.
             ctx.log(LogLevel::Warn, None, format!("no answer from the chat to the send of clientId {client_id} of user {}; letting retries through", self.id));
-            self.awaiting.remove(&client_id);
+            remove_releasing(&mut self.awaiting, &client_id);
             self.reserved = self.reserved.saturating_sub(1);
             // The message may yet be stored, at a time no later than now: it counts against
             // the rate limit as if stored now, for a whole window.
@@ -223,7 +223,7 @@ impl UserPartition {
         if matches!(self.phase, Phase::Loading(loading) if loading == op) {
             return self.on_loaded(ctx, result);
         }
-        match self.lookups.remove(&op) {
+        match remove_releasing(&mut self.lookups, &op) {
             Some(Lookup::Find { command, reply }) => self.on_found(ctx, command, reply, result),
             Some(Lookup::Inbox { reply }) => match result {
                 StorageResult::Inbox(rows) => ctx.reply_ok(&reply, Some(inbox_json(rows))),
@@ -320,7 +320,7 @@ impl UserPartition {
                 if !late {
                     self.reserved = self.reserved.saturating_sub(1);
                 }
-                self.awaiting.remove(&client_id);
+                remove_releasing(&mut self.awaiting, &client_id);
                 if let Ok(message) = outcome {
                     if !late {
                         // Sends of different chats complete in any order: keep the window
@@ -496,14 +496,12 @@ impl UserPartition {
             }
             other => ctx.reply_err(&reply, ChatError::internal(format!("could not check the clientId: {other:?}"))),
         }
-        for (command, reply) in self.sending.remove(&client_id).unwrap_or_default() {
-            self.send(ctx, command, reply);
-        }
+        self.release_retries(ctx, &client_id);
     }
 
-    /// Retries of a clientId that waited for the chat's answer go ahead.
+    /// Retries of a clientId that waited behind its send (for storage or the chat) go ahead.
     fn release_retries(&mut self, ctx: &mut Ctx, client_id: &ClientId) {
-        for (command, reply) in self.sending.remove(client_id).unwrap_or_default() {
+        for (command, reply) in remove_releasing(&mut self.sending, client_id).unwrap_or_default() {
             self.send(ctx, command, reply);
         }
     }
@@ -628,6 +626,17 @@ impl UserPartition {
             }
         }
     }
+}
+
+/// `map.remove(key)`, and an emptied map gives its memory back. A `BTreeMap` keeps its node
+/// once emptied, and the maps of a user's sends are empty but for the moments the user
+/// sends: a user who sent once would otherwise keep a node of each while connected.
+fn remove_releasing<K: Ord, V>(map: &mut BTreeMap<K, V>, key: &K) -> Option<V> {
+    let value = map.remove(key);
+    if map.is_empty() {
+        *map = BTreeMap::new();
+    }
+    value
 }
 
 fn emit_snapshot(ctx: &mut Ctx, socket: SocketId, online: &BTreeSet<UserId>) {

@@ -79,7 +79,10 @@ pub struct Engine {
     secret: Vec<u8>,
     ids: IdMaker,
     chats: BTreeMap<ChatId, ChatPartition>,
-    users: BTreeMap<UserId, UserPartition>,
+    /// Boxed: a partition is hundreds of bytes, and a B-tree node has room for eleven
+    /// entries whether or not they are used; boxed, a node's spare room costs a pointer
+    /// each, and moving a partition in and out (see [`Engine::with_user`]) copies one.
+    users: BTreeMap<UserId, Box<UserPartition>>,
     /// Whose each connected (or connecting) socket is.
     sockets: BTreeMap<SocketId, UserId>,
     /// Which partition waits for each storage result.
@@ -429,7 +432,7 @@ impl Engine {
                 UserArrival::Drop => return,
                 UserArrival::Answer(envelope) => return self.mail.push_back(envelope),
                 UserArrival::New => {
-                    self.users.insert(user.clone(), UserPartition::new(user.clone()));
+                    self.users.insert(user.clone(), Box::new(UserPartition::new(user.clone())));
                 }
             }
         }

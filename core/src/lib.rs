@@ -26,6 +26,7 @@ pub mod intake;
 pub mod memory;
 pub mod pace;
 pub mod placement;
+pub mod sorted;
 pub mod chat;
 pub mod effect;
 pub mod route;

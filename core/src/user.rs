@@ -8,6 +8,7 @@ use crate::error::ChatError;
 use crate::ids::{ChatId, ClientId, Millis, OpId, Seq, SocketId, UserId};
 use crate::model::{Chat, ChatKind, Message};
 use crate::route::{ChatMsg, Ctx, Reply, UserMsg};
+use crate::sorted::{VecMap, VecSet};
 use crate::storage::{InboxRow, StorageOp, StorageResult, UserRecord};
 use crate::time::iso8601;
 use serde::{Deserialize, Serialize};
@@ -20,11 +21,14 @@ const KNOWN_SENDS: usize = 256;
 pub struct UserPartition {
     id: UserId,
     phase: Phase,
+    /// Messages that arrived while the user was loading (empty, and unallocated, after).
     waiting: VecDeque<UserMsg>,
-    /// Connected sockets, each with the chats whose room it asked to join.
-    sockets: BTreeMap<SocketId, BTreeSet<ChatId>>,
-    /// Sockets let in once this many `autoJoin` answers are back.
-    connecting: BTreeMap<SocketId, usize>,
+    /// Connected sockets, each with the chats whose room it asked to join. A user has one
+    /// or two: sorted `Vec`s, not B-trees, so an idle socket costs what it holds.
+    sockets: VecMap<SocketId, VecSet<ChatId>>,
+    /// Sockets let in once this many `autoJoin` answers are back (emptied for good once
+    /// they are: a `BTreeMap` would keep its node).
+    connecting: VecMap<SocketId, usize>,
     /// The user's chats and their members (contacts are everyone in them).
     chats: BTreeMap<ChatId, Vec<UserId>>,
     /// `createdAt` of the user's stored messages inside the rate window, oldest first.
@@ -42,7 +46,8 @@ pub struct UserPartition {
     given_up: BTreeSet<ClientId>,
     lookups: BTreeMap<OpId, Lookup>,
     presence: Presence,
-    snapshots: BTreeMap<u64, Snapshot>,
+    /// `presence:snapshot`s waiting for answers, one per connecting socket at most.
+    snapshots: VecMap<u64, Snapshot>,
     next_token: u64,
     /// A timer fired before the user's chats were loaded: it runs once they are.
     timeout_after_load: bool,
@@ -85,8 +90,8 @@ impl UserPartition {
             id,
             phase: Phase::Unloaded,
             waiting: VecDeque::new(),
-            sockets: BTreeMap::new(),
-            connecting: BTreeMap::new(),
+            sockets: VecMap::new(),
+            connecting: VecMap::new(),
             chats: BTreeMap::new(),
             sends: VecDeque::new(),
             reserved: 0,
@@ -97,7 +102,7 @@ impl UserPartition {
             given_up: BTreeSet::new(),
             lookups: BTreeMap::new(),
             presence: Presence { last_seen: Millis(0), announced: false, announced_at: None, due: None },
-            snapshots: BTreeMap::new(),
+            snapshots: VecMap::new(),
             next_token: 0,
             timeout_after_load: false,
         }
@@ -115,18 +120,19 @@ impl UserPartition {
         self.sockets.keys()
     }
 
-    /// Each connected socket, with the chats whose room it asked to join. A host whose
-    /// partition memory can vanish while sockets stay connected (a Durable Object that is
-    /// evicted or hibernates) keeps this and hands it back through [`UserPartition::restore_socket`].
-    pub fn socket_chats(&self) -> &BTreeMap<SocketId, BTreeSet<ChatId>> {
-        &self.sockets
+    /// Each connected socket in order, with the chats whose room it asked to join, in
+    /// order. A host whose partition memory can vanish while sockets stay connected (a
+    /// Durable Object that is evicted or hibernates) keeps this and hands it back through
+    /// [`UserPartition::restore_socket`].
+    pub fn socket_chats(&self) -> impl Iterator<Item = (&SocketId, &[ChatId])> {
+        self.sockets.iter().map(|(socket, chats)| (socket, chats.as_slice()))
     }
 
     /// Re-registers a socket that stayed connected while the host lost this partition's
     /// memory. Nothing is emitted: the socket is in its rooms already, and its contacts
     /// were told the user is online when it connected.
-    pub fn restore_socket(&mut self, socket: SocketId, chats: BTreeSet<ChatId>) {
-        self.sockets.insert(socket, chats);
+    pub fn restore_socket(&mut self, socket: SocketId, chats: impl IntoIterator<Item = ChatId>) {
+        self.sockets.insert(socket, chats.into_iter().collect());
         self.presence.announced = true;
     }
 
@@ -186,7 +192,7 @@ impl UserPartition {
             // The chat's answer is lost: its sender hears nothing (and retries); retries
             // waiting here go ahead and find out from storage what became of the message.
             ctx.log(LogLevel::Warn, None, format!("no answer from the chat to the send of clientId {client_id} of user {}; letting retries through", self.id));
-            self.awaiting.remove(&client_id);
+            remove_releasing(&mut self.awaiting, &client_id);
             self.reserved = self.reserved.saturating_sub(1);
             // The message may yet be stored, at a time no later than now: it counts against
             // the rate limit as if stored now, for a whole window.
@@ -217,7 +223,7 @@ impl UserPartition {
         if matches!(self.phase, Phase::Loading(loading) if loading == op) {
             return self.on_loaded(ctx, result);
         }
-        match self.lookups.remove(&op) {
+        match remove_releasing(&mut self.lookups, &op) {
             Some(Lookup::Find { command, reply }) => self.on_found(ctx, command, reply, result),
             Some(Lookup::Inbox { reply }) => match result {
                 StorageResult::Inbox(rows) => ctx.reply_ok(&reply, Some(inbox_json(rows))),
@@ -236,11 +242,11 @@ impl UserPartition {
                 self.phase = Phase::Ready;
                 // Members that changed while loading first (each chat's last word is its
                 // newest), so no queued command runs on a view older than what was read.
-                let (members, rest): (VecDeque<UserMsg>, VecDeque<UserMsg>) =
+                // Taken, not drained: the queue's allocation goes with it (nothing waits once
+                // the user is ready, and most users never queue again).
+                let (members, rest): (Vec<UserMsg>, Vec<UserMsg>) =
                     std::mem::take(&mut self.waiting).into_iter().partition(|msg| matches!(msg, UserMsg::ChatMembers { .. }));
-                self.waiting = members;
-                self.waiting.extend(rest);
-                while let Some(msg) = self.waiting.pop_front() {
+                for msg in members.into_iter().chain(rest) {
                     self.handle_ready(ctx, msg);
                 }
                 if std::mem::take(&mut self.timeout_after_load) {
@@ -269,7 +275,7 @@ impl UserPartition {
             // The socket is connected whatever storage says: keep it.
             UserMsg::Restore { socket, chats } => {
                 if !self.sockets.contains_key(&socket) {
-                    self.restore_socket(socket, chats.into_iter().collect());
+                    self.restore_socket(socket, chats);
                 }
             }
             // Announcing needs the user's chats; a lost socket is simply forgotten.
@@ -314,7 +320,7 @@ impl UserPartition {
                 if !late {
                     self.reserved = self.reserved.saturating_sub(1);
                 }
-                self.awaiting.remove(&client_id);
+                remove_releasing(&mut self.awaiting, &client_id);
                 if let Ok(message) = outcome {
                     if !late {
                         // Sends of different chats complete in any order: keep the window
@@ -353,12 +359,12 @@ impl UserPartition {
             UserMsg::Restore { socket, chats } => {
                 // A socket this partition already knows keeps what it knows.
                 if !self.sockets.contains_key(&socket) {
-                    self.restore_socket(socket, chats.into_iter().collect());
+                    self.restore_socket(socket, chats);
                 }
             }
             UserMsg::Lost { socket } => {
                 if !self.sockets.contains_key(&socket) {
-                    self.restore_socket(socket.clone(), BTreeSet::new());
+                    self.restore_socket(socket.clone(), []);
                 }
                 self.disconnect(ctx, socket);
             }
@@ -372,7 +378,7 @@ impl UserPartition {
         }
         ctx.effect(Effect::JoinRoom { socket: socket.clone(), room: Room::User(self.id.clone()) });
         self.presence.last_seen = self.presence.last_seen.max(ctx.now);
-        let joining: BTreeSet<ChatId> = if auto_join { self.chats.keys().cloned().collect() } else { BTreeSet::new() };
+        let joining: VecSet<ChatId> = if auto_join { self.chats.keys().cloned().collect() } else { VecSet::new() };
         for chat in &joining {
             let reply = Reply::AutoJoin { socket: socket.clone(), user: self.id.clone(), chat: chat.clone() };
             ctx.to_chat(chat.clone(), ChatMsg::Join { socket: socket.clone(), user: self.id.clone(), reply });
@@ -400,7 +406,7 @@ impl UserPartition {
         for chat in chats {
             ctx.to_chat(chat, ChatMsg::SocketGone { socket: socket.clone(), user: self.id.clone() });
         }
-        self.snapshots.retain(|_, snapshot| snapshot.socket != socket);
+        self.snapshots.retain(|(_, snapshot)| snapshot.socket != socket);
         self.presence.last_seen = self.presence.last_seen.max(ctx.now);
         self.presence_changed(ctx);
     }
@@ -490,14 +496,12 @@ impl UserPartition {
             }
             other => ctx.reply_err(&reply, ChatError::internal(format!("could not check the clientId: {other:?}"))),
         }
-        for (command, reply) in self.sending.remove(&client_id).unwrap_or_default() {
-            self.send(ctx, command, reply);
-        }
+        self.release_retries(ctx, &client_id);
     }
 
-    /// Retries of a clientId that waited for the chat's answer go ahead.
+    /// Retries of a clientId that waited behind its send (for storage or the chat) go ahead.
     fn release_retries(&mut self, ctx: &mut Ctx, client_id: &ClientId) {
-        for (command, reply) in self.sending.remove(client_id).unwrap_or_default() {
+        for (command, reply) in remove_releasing(&mut self.sending, client_id).unwrap_or_default() {
             self.send(ctx, command, reply);
         }
     }
@@ -622,6 +626,17 @@ impl UserPartition {
             }
         }
     }
+}
+
+/// `map.remove(key)`, and an emptied map gives its memory back. A `BTreeMap` keeps its node
+/// once emptied, and the maps of a user's sends are empty but for the moments the user
+/// sends: a user who sent once would otherwise keep a node of each while connected.
+fn remove_releasing<K: Ord, V>(map: &mut BTreeMap<K, V>, key: &K) -> Option<V> {
+    let value = map.remove(key);
+    if map.is_empty() {
+        *map = BTreeMap::new();
+    }
+    value
 }
 
 fn emit_snapshot(ctx: &mut Ctx, socket: SocketId, online: &BTreeSet<UserId>) {

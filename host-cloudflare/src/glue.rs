@@ -290,7 +290,7 @@ impl UserHost {
     fn rebuild(&mut self) {
         let mut partition = UserPartition::new(self.id.clone());
         for (socket, chats) in &self.sockets {
-            partition.restore_socket(socket.clone(), chats.clone());
+            partition.restore_socket(socket.clone(), chats.iter().cloned());
         }
         if let Some(presence) = &self.presence {
             partition.restore_presence(presence.clone());
@@ -347,23 +347,19 @@ impl UserHost {
 
     /// The sockets now (every socket of the `user:` room).
     pub fn socket_list(&self) -> Vec<SocketId> {
-        self.partition.as_ref().map(|p| p.socket_chats().keys().cloned().collect()).unwrap_or_default()
+        self.partition.as_ref().map(|p| p.sockets().cloned().collect()).unwrap_or_default()
     }
 
     /// Drops an idle partition; what to persist and what the directory must hear.
     pub fn settle(&mut self, now: Millis, presence_throttle_ms: u64) -> UserSettled {
-        let (deadline, current, presence) = match self.partition.as_ref() {
-            None => (None, BTreeMap::new(), None),
-            Some(partition) if partition.is_idle(now, presence_throttle_ms) => {
-                self.partition = None;
-                (None, BTreeMap::new(), None)
-            }
-            Some(partition) => {
-                (partition.next_deadline(presence_throttle_ms), partition.socket_chats().clone(), Some(partition.presence().clone()))
-            }
+        if self.partition.as_ref().is_some_and(|partition| partition.is_idle(now, presence_throttle_ms)) {
+            self.partition = None;
+        }
+        let (deadline, presence) = match self.partition.as_ref() {
+            None => (None, None),
+            Some(partition) => (partition.next_deadline(presence_throttle_ms), Some(partition.presence().clone())),
         };
-        let sockets = map_changes(&self.sockets, &current);
-        self.sockets = current;
+        let sockets = self.sync_sockets();
         let presence = (presence != self.presence).then(|| presence.clone());
         if let Some(changed) = &presence {
             self.presence = changed.clone();
@@ -375,6 +371,29 @@ impl UserHost {
             Item::DirUser { user: self.id.clone(), sockets: listed }
         });
         UserSettled { deadline, sockets, presence, directory }
+    }
+
+    /// Brings the persisted copy of the partition's sockets (none without a partition) up
+    /// to date; the changes to persist. This runs after everything the object handles, so
+    /// only what changed is copied, not every socket's chats each time.
+    fn sync_sockets(&mut self) -> Vec<(SocketId, Option<BTreeSet<ChatId>>)> {
+        let live: Vec<(&SocketId, &[ChatId])> = self.partition.as_ref().map(|p| p.socket_chats().collect()).unwrap_or_default();
+        let same = |kept: Option<&BTreeSet<ChatId>>, chats: &[ChatId]| kept.is_some_and(|kept| kept.iter().eq(chats));
+        let mut changes: Vec<(SocketId, Option<BTreeSet<ChatId>>)> = live
+            .iter()
+            .filter(|(socket, chats)| !same(self.sockets.get(*socket), chats))
+            .map(|(socket, chats)| ((*socket).clone(), Some(chats.iter().cloned().collect())))
+            .collect();
+        // `socket_chats` is in socket order.
+        let gone = |kept: &&SocketId| live.binary_search_by(|(socket, _)| (*socket).cmp(*kept)).is_err();
+        changes.extend(self.sockets.keys().filter(gone).map(|socket| (socket.clone(), None)));
+        for (socket, chats) in &changes {
+            match chats {
+                Some(chats) => self.sockets.insert(socket.clone(), chats.clone()),
+                None => self.sockets.remove(socket),
+            };
+        }
+        changes
     }
 }
 

@@ -5,6 +5,7 @@ use crate::cluster::wire::{node_of_request, node_of_socket, AdminView, BusMsg, N
 use crate::cluster::{Channel, ClusterLink, Outgoing};
 use crate::metrics::Metrics;
 use crate::pending_acks::PendingAcks;
+use crate::room_mirror::RoomMirror;
 use crate::send_buffer;
 use crate::store::Store;
 use chat_core::auth::Handshake;
@@ -13,7 +14,7 @@ use chat_core::config::Limits;
 use chat_core::effect::{connect_error_json, LogLevel, Room, ServerEvent, Target};
 use chat_core::engine::HeldSocket;
 use chat_core::intake::{Intake, IntakeLimits, Queued, Turn};
-use chat_core::ids::{AckId, ChatId, IdSource, Millis, OpId, RequestId, SocketId, UserId};
+use chat_core::ids::{AckId, IdSource, Millis, OpId, RequestId, SocketId, UserId};
 use chat_core::placement::{NodeId, Placement};
 use chat_core::route::{Envelope, UserMsg};
 use chat_core::storage::{StorageOp, StorageResult};
@@ -21,7 +22,7 @@ use chat_core::{Effect, Engine, Input};
 use serde_json::Value;
 use socketioxide::extract::{AckSender, SocketRef};
 use socketioxide::SocketIo;
-use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::collections::{BTreeSet, HashMap};
 use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 use tokio::sync::{mpsc, oneshot};
@@ -164,8 +165,9 @@ pub struct Driver {
     intake: Intake<UserId, QueuedEvent>,
     http: HashMap<RequestId, oneshot::Sender<HttpAnswer>>,
     next_request: u64,
-    /// Which sockets are in which room, mirrored from the effects (for admin sockets).
-    rooms: BTreeMap<String, BTreeSet<SocketId>>,
+    /// Which sockets are in which room, mirrored from the effects (for admin sockets and
+    /// cluster restores).
+    rooms: RoomMirror,
     storage_in_flight: usize,
     draining: Option<oneshot::Sender<()>>,
     naming: Naming,
@@ -202,7 +204,7 @@ impl Driver {
             intake,
             http: HashMap::new(),
             next_request: 0,
-            rooms: BTreeMap::new(),
+            rooms: RoomMirror::default(),
             storage_in_flight: 0,
             draining: None,
             naming,
@@ -297,10 +299,7 @@ impl Driver {
                 for ack in self.acks.forget_socket(&socket) {
                     self.intake.answered(ack);
                 }
-                for members in self.rooms.values_mut() {
-                    members.remove(&socket);
-                }
-                self.rooms.retain(|_, members| !members.is_empty());
+                self.rooms.forget(&socket);
                 self.metrics.set_connections(self.conns.len());
                 if let Some(cluster) = &self.cluster {
                     cluster.send(Outgoing::Unregister { socket: socket.clone() });
@@ -459,13 +458,7 @@ impl Driver {
             .iter()
             .filter_map(|(socket, conn)| {
                 let user = UserId::new(conn.user.as_deref()?);
-                let chats = self
-                    .rooms
-                    .iter()
-                    .filter(|(_, members)| members.contains(socket))
-                    .filter_map(|(room, _)| room.strip_prefix("chat:").map(ChatId::new))
-                    .collect();
-                Some(HeldSocket { socket: socket.clone(), user, chats })
+                Some(HeldSocket { socket: socket.clone(), user, chats: self.rooms.chats_of(socket) })
             })
             .collect();
         self.engine.change_placement(now, after, held, node_of_socket);
@@ -634,6 +627,8 @@ impl Driver {
                 tracing::warn!(correlation_id = %correlation_id, data = %connect_error_json(&error, &correlation_id), "connection refused");
                 self.engine.forget_socket(&socket);
                 self.conns.remove(&socket);
+                // Rooms are mirrored only for sockets that have a connection here.
+                self.rooms.forget(&socket);
                 if let Some(done) = self.connecting.remove(&socket) {
                     let _ = done.send(Err(ConnectRefusal { code: error.code() }));
                 }
@@ -673,20 +668,14 @@ impl Driver {
             Effect::JoinRoom { socket, room } => {
                 if let Some(conn) = self.conns.get(&socket) {
                     conn.socket.join(room.to_string());
-                    self.rooms.entry(room.to_string()).or_default().insert(socket);
+                    self.rooms.join(socket, room);
                 }
             }
             Effect::LeaveRoom { socket, room } => {
                 if let Some(conn) = self.conns.get(&socket) {
                     conn.socket.leave(room.to_string());
                 }
-                let name = room.to_string();
-                if let Some(members) = self.rooms.get_mut(&name) {
-                    members.remove(&socket);
-                    if members.is_empty() {
-                        self.rooms.remove(&name);
-                    }
-                }
+                self.rooms.leave(&socket, &room);
             }
             Effect::Storage { op, request } => self.storage(op, request),
             Effect::HttpRespond { request, status, body } => {
@@ -722,11 +711,11 @@ impl Driver {
         let users: BTreeSet<String> = self.conns.values().filter_map(|conn| conn.user.clone()).collect();
         let rooms = self
             .rooms
-            .iter()
+            .rooms()
             .map(|(room, sockets)| {
                 let user_ids: BTreeSet<String> =
                     sockets.iter().filter_map(|socket| self.conns.get(socket)).filter_map(|conn| conn.user.clone()).collect();
-                (room.clone(), (sockets.len(), user_ids))
+                (room.to_string(), (sockets.len(), user_ids))
             })
             .collect();
         let connections = self.conns.values().filter(|conn| conn.user.is_some()).count();

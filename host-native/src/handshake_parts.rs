@@ -16,6 +16,10 @@
 //! changes: Engine.IO reads only `Sec-WebSocket-Key` (to answer the upgrade) and the chat
 //! only `Authorization` (PROTOCOL.md §1), both before the socket is let in. Other requests
 //! (the rest of a polling session, the HTTP API) pass unchanged: nobody keeps them.
+//!
+//! The extensions stay as they are: they hold what hyper put there (a WebSocket's upgrade,
+//! which engineioxide takes) and nothing else, because the Socket.IO layer wraps the
+//! router (see `server::serve`) and a handshake never meets what the router adds.
 
 use axum::body::Body;
 use axum::http::{header, HeaderMap, HeaderName, HeaderValue, Method, Request, Uri};
@@ -23,14 +27,11 @@ use axum::http::{header, HeaderMap, HeaderName, HeaderValue, Method, Request, Ur
 /// Where socketioxide serves (its default `req_path`).
 pub const SOCKET_IO_PATH: &str = "/socket.io";
 
-/// The headers a session keeps: the chat's token, and the WebSocket handshake's own.
-pub const KEPT_HEADERS: [HeaderName; 5] = [
-    header::AUTHORIZATION,
-    header::SEC_WEBSOCKET_KEY,
-    header::SEC_WEBSOCKET_VERSION,
-    header::SEC_WEBSOCKET_PROTOCOL,
-    header::SEC_WEBSOCKET_EXTENSIONS,
-];
+/// The headers a session keeps: the chat's token, and the key engineioxide derives its
+/// answer to a WebSocket upgrade from. Nothing reads the other `Sec-WebSocket-*` headers
+/// (engineioxide answers with no subprotocol nor extension and checks no version), so
+/// they are not kept.
+pub const KEPT_HEADERS: [HeaderName; 2] = [header::AUTHORIZATION, header::SEC_WEBSOCKET_KEY];
 
 /// The request cut down as the module says when it opens a Socket.IO session; any other
 /// request unchanged.
@@ -115,16 +116,7 @@ mod tests {
         assert_eq!(kept.uri(), uri);
         assert_eq!(kept.uri().query(), Some("EIO=4&transport=websocket&token=a.b.c"));
         let headers: Vec<(&str, &[u8])> = kept.headers().iter().map(|(name, value)| (name.as_str(), value.as_bytes())).collect();
-        assert_eq!(
-            headers,
-            [
-                ("authorization", &b"Bearer caf\xe9"[..]),
-                ("sec-websocket-key", b"dGhlIHNhbXBsZSBub25jZQ=="),
-                ("sec-websocket-version", b"13"),
-                ("sec-websocket-protocol", b"one"),
-                ("sec-websocket-protocol", b"two"),
-            ]
-        );
+        assert_eq!(headers, [("authorization", &b"Bearer caf\xe9"[..]), ("sec-websocket-key", b"dGhlIHNhbXBsZSBub25jZQ==")]);
     }
 
     #[test]

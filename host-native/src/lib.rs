@@ -11,6 +11,7 @@ pub mod http;
 pub mod metrics;
 pub mod pending_acks;
 pub mod query;
+pub mod room_mirror;
 pub mod secret;
 pub mod send_buffer;
 pub mod server;

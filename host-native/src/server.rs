@@ -77,15 +77,21 @@ pub async fn serve(args: ServeArgs) -> anyhow_like::Result<()> {
     let driver_task = tokio::spawn(driver.run());
     socket::attach(&io, namespace, handle.clone(), naming);
 
-    let app = routes(HttpState { driver: handle.clone(), store, metrics, max_payload_bytes: limits.max_payload_bytes })
-        .merge(demo_routes)
-        .layer(layer);
+    let router = routes(HttpState { driver: handle.clone(), store, metrics, max_payload_bytes: limits.max_payload_bytes })
+        .merge(demo_routes);
     let listener = listen(args.bind).map_err(|error| format!("cannot listen on {}: {error}", args.bind))?;
     tracing::info!(address = %args.bind, "listening");
 
-    // Outside the router, so that no copy of the URI (axum's `OriginalUri`) points into
-    // hyper's read buffer either.
-    let app = tower::ServiceBuilder::new().map_request(crate::handshake_parts::detach).service(app);
+    // Socket.IO goes around the router, not inside it on every route (`Router::layer`):
+    // a handshake that went through the router would carry what the router adds to a
+    // request (axum's `OriginalUri`, URL parameters) into the request parts each socket
+    // keeps for its whole life. Other requests go on to the router as before. The request
+    // is cut down first (see `handshake_parts`), and every answer gets axum's body type.
+    let app = tower::ServiceBuilder::new()
+        .map_request(crate::handshake_parts::detach)
+        .map_response(|response: axum::http::Response<_>| response.map(axum::body::Body::new))
+        .layer(layer)
+        .service(router);
     let io_for_shutdown = io.clone();
     let make_service = axum::ServiceExt::<axum::http::Request<axum::body::Body>>::into_make_service(app);
     axum::serve(crate::write_stall::GuardedListener::new(listener, crate::write_stall::WRITE_STALL_LIMIT), make_service)

@@ -30,6 +30,9 @@ use tokio::sync::oneshot;
 
 /// At most this many jobs go into one batch (one transaction).
 const MAX_BATCH: usize = 1024;
+/// How long a busy lane waits for more jobs before it takes a batch.
+const GATHER: std::time::Duration = std::time::Duration::from_micros(GATHER_US);
+const GATHER_US: u64 = 1000;
 /// Distinct statements the lane prepares (rusqlite keeps 16 by default).
 const STATEMENT_CACHE: usize = 64;
 /// Same settings as sqlx's connections (`super::SQLITE_PRAGMAS`): wait up to 5 s for
@@ -136,7 +139,14 @@ fn stopped() -> StoreError {
 }
 
 fn run(mut conn: Connection, queue: mpsc::Receiver<Job>) {
+    let mut busy = false;
     while let Ok(first) = queue.recv() {
+        if busy {
+            // Under load, let the batch fill before taking it (PostgreSQL's commit_delay):
+            // fewer, larger transactions share fsyncs and hot pages. An idle lane commits
+            // at once.
+            std::thread::sleep(GATHER);
+        }
         let mut writes = Vec::new();
         let mut closing = false;
         let mut next = Some(first);
@@ -159,6 +169,7 @@ fn run(mut conn: Connection, queue: mpsc::Receiver<Job>) {
                 next = queue.try_recv().ok();
             }
         }
+        busy = writes.len() > 1;
         if !writes.is_empty() {
             write_batch(&mut conn, writes);
         }

@@ -63,18 +63,26 @@ fn main() {
         Ok(runtime) => runtime,
         Err(error) => fail(format!("cannot start the async runtime: {error}")),
     };
+    // The command runs as a task on a worker, not on the main thread inside `block_on`: the
+    // accept loop then starts each connection on its own worker, without waking another
+    // thread per handshake (in a connect storm on one core, most of the time was those
+    // thread switches).
     let result = runtime.block_on(async {
-        match command {
-            Command::Serve(args) => server::serve(*args).await,
-            Command::Migrate(args) => server::open_store(&args).await.map(|store| {
-                tracing::info!(storage = store.backend(), "database is migrated");
-            }),
-            Command::Check(args) => chat_native::check::run(*args).await,
-            Command::Token(args) => token(args),
-        }
+        tokio::spawn(run(command)).await.unwrap_or_else(|error| Err(format!("the server task failed: {error}")))
     });
     if let Err(error) = result {
         fail(error);
+    }
+}
+
+async fn run(command: Command) -> Result<(), String> {
+    match command {
+        Command::Serve(args) => server::serve(*args).await,
+        Command::Migrate(args) => server::open_store(&args).await.map(|store| {
+            tracing::info!(storage = store.backend(), "database is migrated");
+        }),
+        Command::Check(args) => chat_native::check::run(*args).await,
+        Command::Token(args) => token(args),
     }
 }
 

@@ -652,6 +652,25 @@ impl Driver {
                             }
                         }
                     }
+                    Target::Room(Room::User(owner)) => {
+                        // A user's room holds one or two sockets: the packet goes to each
+                        // directly (held while it connects), without socketioxide's room
+                        // lookup per broadcast, which a group send paid once per member. A
+                        // full socket is skipped, as a broadcast skips it (`send_buffer`).
+                        if except_user.as_ref() == Some(&owner) {
+                            return;
+                        }
+                        for socket in self.rooms.members(&Room::User(owner)) {
+                            let Some(conn) = self.conns.get_mut(socket) else { continue };
+                            if let Some(held) = conn.held.as_mut() {
+                                held.push(Effect::Emit { to: Target::Socket(socket.clone()), except_user: None, event, payload: payload.clone() });
+                            } else if let Err(error) = conn.socket.emit(event.name(), &payload) {
+                                if !send_buffer::is_full(&error) {
+                                    tracing::warn!(%error, event = event.name(), "emit to a user's socket failed");
+                                }
+                            }
+                        }
+                    }
                     Target::Room(room) => {
                         if let Some(ns) = self.io.of(&self.namespace) {
                             let mut op = ns.to(room.to_string());

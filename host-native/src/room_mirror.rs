@@ -53,6 +53,11 @@ impl RoomMirror {
             .collect()
     }
 
+    /// The sockets in `room`.
+    pub fn members(&self, room: &Room) -> &[SocketId] {
+        self.members.get(room).map_or(&[], |sockets| sockets.as_slice())
+    }
+
     /// Each room with sockets in it, in room order, with its sockets.
     pub fn rooms(&self) -> impl Iterator<Item = (&Room, &[SocketId])> {
         self.members.iter().map(|(room, sockets)| (room, sockets.as_slice()))

@@ -665,7 +665,9 @@ impl Driver {
                             if let Some(held) = conn.held.as_mut() {
                                 held.push(Effect::Emit { to: Target::Socket(socket.clone()), except_user: None, event, payload: payload.clone() });
                             } else if let Err(error) = conn.socket.emit(event.name(), &payload) {
-                                if !send_buffer::is_full(&error) {
+                                if send_buffer::is_full(&error) {
+                                    self.metrics.packets_skipped(1);
+                                } else {
                                     tracing::warn!(%error, event = event.name(), "emit to a user's socket failed");
                                 }
                             }
@@ -678,7 +680,10 @@ impl Driver {
                                 op = op.except(Room::User(user).to_string());
                             }
                             if let Err(error) = op.emit(event.name(), &payload).await {
-                                tracing::warn!(%error, event = event.name(), "broadcast failed");
+                                match send_buffer::skipped_only(&error) {
+                                    Some(skipped) => self.metrics.packets_skipped(skipped),
+                                    None => tracing::warn!(%error, event = event.name(), "broadcast failed"),
+                                }
                             }
                         }
                     }

@@ -13,6 +13,7 @@ const COMMIT_BUCKETS: [f64; 12] = [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.
 pub struct Metrics {
     connections: AtomicU64,
     messages_sent: AtomicU64,
+    packets_skipped: AtomicU64,
     acks: Mutex<BTreeMap<String, u64>>,
     commits: Mutex<Histogram>,
 }
@@ -31,6 +32,11 @@ impl Metrics {
 
     pub fn message_sent(&self) {
         self.messages_sent.fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// Packets not queued for sockets whose send buffers were full (`send_buffer`).
+    pub fn packets_skipped(&self, count: usize) {
+        self.packets_skipped.fetch_add(count as u64, Ordering::Relaxed);
     }
 
     /// One acknowledgement answered with `code` (`ok` for success).
@@ -61,6 +67,9 @@ impl Metrics {
         let _ = writeln!(out, "# HELP chat_messages_sent_total Messages stored and delivered.");
         let _ = writeln!(out, "# TYPE chat_messages_sent_total counter");
         let _ = writeln!(out, "chat_messages_sent_total {}", self.messages_sent.load(Ordering::Relaxed));
+        let _ = writeln!(out, "# HELP chat_packets_skipped_total Packets not queued because the client's send buffer was full.");
+        let _ = writeln!(out, "# TYPE chat_packets_skipped_total counter");
+        let _ = writeln!(out, "chat_packets_skipped_total {}", self.packets_skipped.load(Ordering::Relaxed));
         let _ = writeln!(out, "# HELP chat_acks_total Acknowledgements sent, by result code.");
         let _ = writeln!(out, "# TYPE chat_acks_total counter");
         if let Ok(acks) = self.acks.lock() {
@@ -91,12 +100,14 @@ mod tests {
         let metrics = Metrics::default();
         metrics.set_connections(3);
         metrics.message_sent();
+        metrics.packets_skipped(2);
         metrics.ack("ok");
         metrics.ack("RATE_LIMITED");
         metrics.commit(Duration::from_millis(3));
         let text = metrics.render();
         assert!(text.contains("chat_connections 3"), "{text}");
         assert!(text.contains("chat_messages_sent_total 1"), "{text}");
+        assert!(text.contains("chat_packets_skipped_total 2"), "{text}");
         assert!(text.contains("chat_acks_total{code=\"RATE_LIMITED\"} 1"), "{text}");
         assert!(text.contains("chat_commit_seconds_bucket{le=\"0.005\"} 1"), "{text}");
         assert!(text.contains("chat_commit_seconds_bucket{le=\"0.0025\"} 0"), "{text}");

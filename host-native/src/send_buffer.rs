@@ -8,10 +8,12 @@
 //! A packet can no longer reach it, so socketioxide's `disconnect` cannot send the
 //! DISCONNECT packet and leaves the transport open; [`crate::write_stall`] closes the
 //! connection once its writes have made no progress for `WRITE_STALL_LIMIT`.
-//! Broadcasts skip a full socket without naming it; the same write-stall limit closes it.
+//! Broadcasts, and emits to a user's room, skip a full socket instead (counted in
+//! `chat_packets_skipped_total`): its client notices the gap in `seq` and syncs; the same
+//! write-stall limit closes it if it stops reading altogether.
 
 use socketioxide::extract::SocketRef;
-use socketioxide::{SendError, SocketError};
+use socketioxide::{BroadcastError, SendError, SocketError};
 
 /// Packets one connection may have waiting to be written (socketioxide's default).
 pub const MAX_BUFFERED_PACKETS: usize = 128;
@@ -19,6 +21,16 @@ pub const MAX_BUFFERED_PACKETS: usize = 128;
 /// True when the send failed because the socket's buffer is full.
 pub fn is_full(error: &SendError) -> bool {
     matches!(error, SendError::Socket(SocketError::InternalChannelFull))
+}
+
+/// How many sockets a broadcast skipped for full buffers, when that is all that went
+/// wrong: skipping them is the policy, and a warning per broadcast would flood the log
+/// just when the server is busiest (they are counted instead). `None` for other failures.
+pub fn skipped_only(error: &BroadcastError) -> Option<usize> {
+    match error {
+        BroadcastError::Socket(errors) if errors.iter().all(|error| matches!(error, SocketError::InternalChannelFull)) => Some(errors.len()),
+        _ => None,
+    }
 }
 
 /// What to do after a packet for `socket` could not be queued.
@@ -34,4 +46,21 @@ pub fn cut_off(socket: &SocketRef) {
     socket.leave_all();
     // Fails while the buffer is full; the write-stall limit closes the connection then.
     let _ = socket.clone().disconnect();
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_broadcast_that_only_met_full_buffers_counts_them() {
+        let error = BroadcastError::Socket(vec![SocketError::InternalChannelFull, SocketError::InternalChannelFull]);
+        assert_eq!(skipped_only(&error), Some(2));
+    }
+
+    #[test]
+    fn a_broadcast_that_met_a_closed_socket_is_not_only_skips() {
+        let error = BroadcastError::Socket(vec![SocketError::InternalChannelFull, SocketError::Closed]);
+        assert_eq!(skipped_only(&error), None);
+    }
 }

@@ -15,8 +15,13 @@
 use socketioxide::extract::SocketRef;
 use socketioxide::{BroadcastError, SendError, SocketError};
 
-/// Packets one connection may have waiting to be written (socketioxide's default).
-pub const MAX_BUFFERED_PACKETS: usize = 128;
+/// Packets one connection may have waiting to be written. socketioxide's default, 128,
+/// was outrun by the server's own bursts: on a saturated core one commit's batch emits
+/// dozens of packets to every member before any writer task runs, and at ~2,900 sends/s
+/// in a 100-member group the senders' sockets (acks on top) were cut off though they read
+/// everything. 512 held 3,844 sends/s; the price is the bound for a client that never
+/// reads: up to 512 packets (~7 MB at the largest messages) until the write-stall limit.
+pub const MAX_BUFFERED_PACKETS: usize = 512;
 
 /// True when the send failed because the socket's buffer is full.
 pub fn is_full(error: &SendError) -> bool {

@@ -165,8 +165,8 @@ pub struct Driver {
     intake: Intake<UserId, QueuedEvent>,
     http: HashMap<RequestId, oneshot::Sender<HttpAnswer>>,
     next_request: u64,
-    /// Which sockets are in which room, mirrored from the effects (for admin sockets and
-    /// cluster restores).
+    /// Which sockets are in which room, mirrored from the effects (for emits to a user's
+    /// room, admin sockets and cluster restores).
     rooms: RoomMirror,
     storage_in_flight: usize,
     draining: Option<oneshot::Sender<()>>,

@@ -1,8 +1,9 @@
 //! Which of this process's sockets are in which room, mirrored from the core's effects.
 //!
-//! socketioxide keeps the rooms that emits go to; this copy answers what socketioxide
-//! cannot be asked cheaply: admin sockets (each room with its sockets) and, when the
-//! cluster changes, which chats each socket is in. Both directions are kept, so that a
+//! socketioxide keeps the rooms that chat broadcasts go to; this copy answers what
+//! socketioxide cannot be asked cheaply: a user's one or two sockets for each emit to a
+//! user's room, admin sockets (each room with its sockets) and, when the cluster changes,
+//! which chats each socket is in. Both directions are kept, so that a
 //! socket leaving touches only its own rooms, not every room of the process.
 
 use chat_core::effect::Room;

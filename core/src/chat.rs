@@ -799,7 +799,6 @@ fn cursor_json(cursor: &ReadCursor) -> Value {
     })
 }
 
-/// The ack of `message:send`.
 /// `inbox:update` (PROTOCOL.md §4), around the message's text rather than a copy of its tree.
 #[derive(Serialize)]
 #[serde(rename_all = "camelCase")]
@@ -809,6 +808,7 @@ struct InboxUpdate<'a> {
     unread_count: u64,
 }
 
+/// The ack of `message:send`.
 pub fn send_ack_json(message: &Message) -> Value {
     json!({
         "clientId": message.client_id.as_str(),

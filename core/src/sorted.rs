@@ -3,8 +3,9 @@
 //! Much of what a partition or a host keeps per socket holds one or two entries (a user's
 //! sockets, the sockets of a `user:` room). A `BTreeMap` or `BTreeSet` allocates a whole
 //! node of eleven slots for the first entry, and keeps it when emptied; these allocate room
-//! for what they hold and give it all back once empty. Inserting and removing are linear:
-//! use them only where the entries stay few.
+//! for what they hold and give it all back once empty. Lookups are binary searches;
+//! inserting and removing move the entries after them, which stays cheap up to hundreds
+//! (a socket's chats) but not for collections that grow with the process.
 
 /// A set of a few entries, in order.
 #[derive(Clone, Debug, PartialEq, Eq)]

@@ -30,9 +30,9 @@ use tokio::sync::oneshot;
 
 /// At most this many jobs go into one batch (one transaction).
 const MAX_BATCH: usize = 1024;
-/// How long a busy lane waits for more jobs before it takes a batch.
-const GATHER: std::time::Duration = std::time::Duration::from_micros(GATHER_US);
-const GATHER_US: u64 = 1000;
+/// How long a busy lane (its last batch held more than one job) waits for more jobs
+/// before it takes the next batch.
+const GATHER: std::time::Duration = std::time::Duration::from_millis(1);
 /// Distinct statements the lane prepares (rusqlite keeps 16 by default).
 const STATEMENT_CACHE: usize = 64;
 /// Same settings as sqlx's connections (`super::SQLITE_PRAGMAS`): wait up to 5 s for

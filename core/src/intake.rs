@@ -215,7 +215,7 @@ impl<K: Ord + Clone, T> Intake<K, T> {
     /// The sender whose turn it is, and what to do with its next event: a refusal due, or
     /// else its oldest waiting event. Call [`Intake::started`] for a served event whose
     /// answer will come.
-    pub fn next(&mut self) -> Option<(K, Turn<T>)> {
+    pub fn next_turn(&mut self) -> Option<(K, Turn<T>)> {
         while let Some(sender) = self.turns.pop_front() {
             let Some(entry) = self.senders.get_mut(&sender) else { continue };
             entry.has_turn = false;
@@ -240,7 +240,7 @@ impl<K: Ord + Clone, T> Intake<K, T> {
         None
     }
 
-    /// The event just taken from [`Intake::next`] is being worked on until `ack` is answered.
+    /// The event just taken from [`Intake::next_turn`] is being worked on until `ack` is answered.
     pub fn started(&mut self, sender: K, ack: AckId, now: Millis) {
         self.senders.entry(sender.clone()).or_insert_with(Sender::new).in_flight += 1;
         self.in_flight.insert(ack, (sender, now));

@@ -14,7 +14,7 @@ fn push(intake: &mut Intake<&'static str, u32>, sender: &'static str, event: u32
 
 /// The next event to serve (none to refuse is expected).
 fn next_served(intake: &mut Intake<&'static str, u32>) -> Option<(&'static str, u32)> {
-    intake.next().map(|(sender, turn)| match turn {
+    intake.next_turn().map(|(sender, turn)| match turn {
         Turn::Serve(event) => (sender, event),
         Turn::Refuse(event) => panic!("{sender}'s {event} refused"),
     })
@@ -56,7 +56,7 @@ fn a_sender_with_the_most_events_in_flight_waits_for_an_answer() {
         let (sender, _) = next_served(&mut intake).unwrap();
         intake.started(sender, AckId(ack), Millis(0));
     }
-    assert!(intake.next().is_none(), "two in flight is the most");
+    assert!(intake.next_turn().is_none(), "two in flight is the most");
     assert!(!intake.has_turn());
     intake.answered(AckId(1));
     assert_eq!(next_served(&mut intake), Some(("a", 2)));
@@ -82,9 +82,9 @@ fn a_sender_with_the_most_events_waiting_has_the_next_refused_in_its_turn() {
     }
     assert_eq!(intake.push("a", 3, Millis(0)), Queued::ToRefuse);
     assert_eq!(intake.push("b", 4, Millis(0)), Queued::Waiting, "the limit is per sender");
-    assert_eq!(intake.next(), Some(("a", Turn::Refuse(3))), "a refusal is due before the next event");
-    assert_eq!(intake.next(), Some(("b", Turn::Serve(4))));
-    assert_eq!(intake.next(), Some(("a", Turn::Serve(0))));
+    assert_eq!(intake.next_turn(), Some(("a", Turn::Refuse(3))), "a refusal is due before the next event");
+    assert_eq!(intake.next_turn(), Some(("b", Turn::Serve(4))));
+    assert_eq!(intake.next_turn(), Some(("a", Turn::Serve(0))));
 }
 
 #[test]
@@ -95,7 +95,7 @@ fn a_flood_of_refusals_takes_one_turn_at_a_time_like_any_event() {
         assert_eq!(intake.push("flood", n, Millis(0)), Queued::ToRefuse);
     }
     push(&mut intake, "quiet", 100);
-    let order: Vec<_> = std::iter::from_fn(|| intake.next()).collect();
+    let order: Vec<_> = std::iter::from_fn(|| intake.next_turn()).collect();
     assert_eq!(
         order,
         vec![
@@ -126,8 +126,8 @@ fn refusals_are_answered_even_while_the_sender_is_full_in_flight() {
     intake.started(sender, AckId(1), Millis(0));
     push(&mut intake, "a", 1);
     assert_eq!(intake.push("a", 2, Millis(0)), Queued::ToRefuse);
-    assert_eq!(intake.next(), Some(("a", Turn::Refuse(2))));
-    assert_eq!(intake.next(), None, "1 waits for an answer");
+    assert_eq!(intake.next_turn(), Some(("a", Turn::Refuse(2))));
+    assert_eq!(intake.next_turn(), None, "1 waits for an answer");
 }
 
 #[test]
@@ -137,7 +137,7 @@ fn a_leaving_sockets_refusals_are_dropped_and_its_waiting_events_taken() {
     assert_eq!(intake.push("a", 1, Millis(0)), Queued::ToRefuse);
     assert_eq!(intake.take_where(&"a", |_| true), vec![0]);
     assert!(intake.is_empty());
-    assert_eq!(intake.next(), None);
+    assert_eq!(intake.next_turn(), None);
 }
 
 #[test]
@@ -235,7 +235,7 @@ fn a_sender_back_to_a_full_budget_is_forgotten() {
     let mut intake = paced(1, 1, 1);
     assert_eq!(intake.push("a", 0, Millis(0)), Queued::Waiting);
     assert_eq!(intake.push("a", 1, Millis(0)), Queued::ToRefuse);
-    let _ = std::iter::from_fn(|| intake.next()).count();
+    let _ = std::iter::from_fn(|| intake.next_turn()).count();
     intake.expire(Millis(999));
     assert_eq!(intake.senders_remembered(), 1, "its budget is not back yet");
     intake.expire(Millis(1_000));

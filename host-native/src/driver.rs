@@ -6,7 +6,7 @@ use crate::cluster::{Channel, ClusterLink, Outgoing};
 use crate::metrics::Metrics;
 use crate::pending_acks::PendingAcks;
 use crate::room_mirror::RoomMirror;
-use crate::send_buffer;
+use crate::send_buffer::{self, Disconnect};
 use crate::store::Store;
 use chat_core::auth::Handshake;
 use chat_core::command::HttpRequest;
@@ -21,7 +21,7 @@ use chat_core::storage::{StorageOp, StorageResult};
 use chat_core::{Effect, Engine, Input};
 use serde_json::Value;
 use socketioxide::extract::{AckSender, SocketRef};
-use socketioxide::SocketIo;
+use socketioxide::{SendError, SocketIo};
 use std::collections::{BTreeSet, HashMap};
 use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
@@ -139,6 +139,18 @@ struct Conn {
     accepted_at: Option<Instant>,
     /// When its handshake reached the driver.
     arrived_at: Instant,
+    /// Disconnected by the server while its buffer was full, so the DISCONNECT packet
+    /// did not go out and the socket is still connected: the sweep tries again.
+    disconnect_pending: bool,
+}
+
+impl Conn {
+    /// A packet for this socket could not be queued.
+    fn send_failed(&mut self, error: &SendError) {
+        if send_buffer::send_failed(&self.socket, error) == Some(Disconnect::Retry) {
+            self.disconnect_pending = true;
+        }
+    }
 }
 
 /// How long a socket that was let in may take to show up as connected. A client that
@@ -253,6 +265,7 @@ impl Driver {
                 }
                 _ = sweep.tick() => {
                     self.intake.expire(now());
+                    self.retry_disconnects();
                     self.sweep_abandoned().await;
                 }
                 () = std::future::ready(()), if self.intake.has_turn() => self.serve_next_event().await,
@@ -275,7 +288,7 @@ impl Driver {
                     return;
                 }
                 let id = self.naming.socket(&socket.id.to_string());
-                self.conns.insert(id.clone(), Conn { socket, held: Some(Vec::new()), user: None, accepted_at: None, arrived_at: Instant::now() });
+                self.conns.insert(id.clone(), Conn { socket, held: Some(Vec::new()), user: None, accepted_at: None, arrived_at: Instant::now(), disconnect_pending: false });
                 self.connecting.insert(id.clone(), done);
                 self.engine.handle(now, Input::Connect { socket: id, handshake });
             }
@@ -317,9 +330,9 @@ impl Driver {
                 if let Queued::Overflow(queued) = self.intake.push(user.clone(), queued, now) {
                     // Past its pace and refusal budget, or not waiting for answers at all:
                     // answering would only feed the flood.
-                    if let Some(conn) = self.conns.get(&queued.socket) {
+                    if let Some(conn) = self.conns.get_mut(&queued.socket) {
                         tracing::warn!(socket = %queued.socket, user = %user, "the client floods events past its pace: disconnecting it");
-                        let _ = conn.socket.clone().disconnect();
+                        conn.disconnect_pending = send_buffer::disconnect(&conn.socket) == Disconnect::Retry;
                     }
                 }
                 return;
@@ -376,7 +389,7 @@ impl Driver {
 
     /// Serves (or refuses) the client event whose turn it is.
     async fn serve_next_event(&mut self) {
-        let Some((user, turn)) = self.intake.next() else { return };
+        let Some((user, turn)) = self.intake.next_turn() else { return };
         let now = now();
         match turn {
             Turn::Serve(queued) => {
@@ -485,6 +498,14 @@ impl Driver {
             tokio::time::sleep(ADMIN_WAIT).await;
             driver.send(HostInput::AdminTimeout { token });
         });
+    }
+
+    /// Sockets the server disconnected while their buffers were full are disconnected
+    /// again: a client that reads again gets its DISCONNECT packet now.
+    fn retry_disconnects(&mut self) {
+        for conn in self.conns.values_mut().filter(|conn| conn.disconnect_pending) {
+            conn.disconnect_pending = send_buffer::disconnect(&conn.socket) == Disconnect::Retry;
+        }
     }
 
     /// Sockets let in whose connection never completed are gone: tell the core.
@@ -638,17 +659,17 @@ impl Driver {
                 let code = if reply["ok"] == true { "ok" } else { reply["error"].as_str().unwrap_or("INTERNAL") };
                 self.metrics.ack(code);
                 if let Some(sender) = self.acks.take(ack) {
-                    if let (Err(error), Some(conn)) = (sender.send(&reply), self.conns.get(&socket)) {
-                        send_buffer::send_failed(&conn.socket, &error);
+                    if let (Err(error), Some(conn)) = (sender.send(&reply), self.conns.get_mut(&socket)) {
+                        conn.send_failed(&error);
                     }
                 }
             }
             Effect::Emit { to, except_user, event, payload } => {
                 match to {
                     Target::Socket(socket) => {
-                        if let Some(conn) = self.conns.get(&socket) {
+                        if let Some(conn) = self.conns.get_mut(&socket) {
                             if let Err(error) = conn.socket.emit(event.name(), &payload) {
-                                send_buffer::send_failed(&conn.socket, &error);
+                                conn.send_failed(&error);
                             }
                         }
                     }

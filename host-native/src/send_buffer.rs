@@ -5,9 +5,10 @@
 //! them only the WebSocket writer's buffer and the kernel's); once they are full an emit
 //! fails instead of growing the queue. Such a client has already missed a packet, so it
 //! is cut off: it leaves every room (nothing more is queued for it) and is disconnected.
-//! A packet can no longer reach it, so socketioxide's `disconnect` cannot send the
-//! DISCONNECT packet and leaves the transport open; [`crate::write_stall`] closes the
-//! connection once its writes have made no progress for `WRITE_STALL_LIMIT`.
+//! A packet can no longer reach it, so socketioxide's `disconnect` cannot queue the
+//! DISCONNECT packet and leaves the socket connected: the driver retries it until it goes
+//! out (a client that reads again gets it within seconds), and [`crate::write_stall`]
+//! closes a connection whose writes have made no progress for `WRITE_STALL_LIMIT`.
 //! Broadcasts, and emits to a user's room, skip a full socket instead (counted in
 //! `chat_packets_skipped_total`): its client notices the gap in `seq` and syncs; the same
 //! write-stall limit closes it if it stops reading altogether.
@@ -38,19 +39,35 @@ pub fn skipped_only(error: &BroadcastError) -> Option<usize> {
     }
 }
 
-/// What to do after a packet for `socket` could not be queued.
-pub fn send_failed(socket: &SocketRef, error: &SendError) {
-    if is_full(error) {
-        cut_off(socket);
-    }
+/// Whether a socket asked to disconnect is gone.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[must_use = "a socket whose disconnect did not go out must be disconnected again later"]
+pub enum Disconnect {
+    /// The DISCONNECT packet is queued, or the socket was closed already.
+    Done,
+    /// Its buffer is full: nothing was sent and the socket is still connected.
+    Retry,
+}
+
+/// What to do after a packet for `socket` could not be queued. `None`: nothing to do.
+pub fn send_failed(socket: &SocketRef, error: &SendError) -> Option<Disconnect> {
+    is_full(error).then(|| cut_off(socket))
 }
 
 /// Stops queueing for a socket that does not read, and disconnects it.
-pub fn cut_off(socket: &SocketRef) {
+pub fn cut_off(socket: &SocketRef) -> Disconnect {
     tracing::warn!(socket = %socket.id, max_buffered_packets = MAX_BUFFERED_PACKETS, "the client does not read its packets: disconnecting it");
     socket.leave_all();
-    // Fails while the buffer is full; the write-stall limit closes the connection then.
-    let _ = socket.clone().disconnect();
+    disconnect(socket)
+}
+
+/// Disconnects `socket`; a full buffer means it must be tried again.
+pub fn disconnect(socket: &SocketRef) -> Disconnect {
+    match socket.clone().disconnect() {
+        Err(SocketError::InternalChannelFull) => Disconnect::Retry,
+        // socketioxide reports nothing else: the socket is closed.
+        _ => Disconnect::Done,
+    }
 }
 
 #[cfg(test)]

@@ -326,6 +326,24 @@ impl SocketPacket {
     }
 }
 
+/// The whole WebSocket frame of an EVENT without an ack id whose one argument is already
+/// JSON text: a payload written once is sent to many sockets without being parsed and
+/// written again for each.
+pub fn event_frame(nsp: &str, event: &str, payload_json: &str) -> String {
+    let mut out = String::with_capacity(payload_json.len() + event.len() + nsp.len() + 8);
+    out.push_str("42");
+    if !nsp.is_empty() && nsp != "/" {
+        out.push_str(nsp);
+        out.push(',');
+    }
+    out.push('[');
+    out.push_str(&Value::String(event.to_owned()).to_string());
+    out.push(',');
+    out.push_str(payload_json);
+    out.push(']');
+    out
+}
+
 /// How many binary frames follow this Socket.IO packet (0 unless it is a binary packet).
 pub fn attachments(text: &str) -> u64 {
     let Some(rest) = text.strip_prefix('5').or_else(|| text.strip_prefix('6')) else { return 0 };
@@ -376,6 +394,15 @@ pub fn decode_frame(frame: &str) -> Result<Frame<'_>, CodecError> {
 mod tests {
     use super::*;
     use serde_json::json;
+
+    #[test]
+    fn an_event_frame_from_raw_json_is_the_frame_of_the_parsed_packet() {
+        for nsp in ["/", "/api/v1/sockets"] {
+            let payload = json!({ "chatId": "c\"1", "body": "h\u{e9}llo \\ \n", "seq": 3 });
+            let packet = SocketPacket::Event { nsp: nsp.into(), id: None, event: "message:new".into(), args: vec![payload.clone()] };
+            assert_eq!(event_frame(nsp, "message:new", &payload.to_string()), packet.to_frame());
+        }
+    }
 
     #[test]
     fn engine_packets_round_trip() {

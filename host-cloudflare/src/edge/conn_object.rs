@@ -16,7 +16,7 @@ use chat_core::error::ChatError;
 use chat_core::intake::{overload_error, EventPace, SenderPace, Verdict};
 use chat_core::route::{connect_envelope, event_envelope, event_reply, Envelope, Outbox, Reply, UserMsg};
 use chat_core::Effect;
-use chat_sio_codec::{decode_frame, EnginePacket, Frame, SocketPacket};
+use chat_sio_codec::{decode_frame, event_frame, EnginePacket, Frame, SocketPacket};
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
 use std::cell::RefCell;
@@ -140,7 +140,7 @@ impl ConnObject {
                     self.send_or_hold(&ws, &state, frame)?;
                 }
                 SocketOut::Event { event, payload } => {
-                    let frame = SocketPacket::Event { nsp: cfg.namespace.clone(), id: None, event, args: vec![payload.to_value()] }.to_frame();
+                    let frame = event_frame(&cfg.namespace, &event, payload.as_str());
                     self.send_or_hold(&ws, &state, frame)?;
                 }
             }

@@ -4,6 +4,7 @@
 //! the project's codec (`chat-sio-codec`); the hot path (events) only reads the event name
 //! and the body's time marker, never the whole JSON.
 
+use crate::arrival::StampedStream;
 use crate::stats::Stats;
 use chat_sio_codec::{decode_engine, event_head, EnginePacket, Handshake, SocketPacket};
 use futures_util::{SinkExt, StreamExt};
@@ -12,14 +13,14 @@ use std::cell::{Cell, RefCell};
 use std::collections::HashMap;
 use std::net::{IpAddr, SocketAddr};
 use std::rc::Rc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 use tokio::net::{TcpSocket, TcpStream};
 use tokio::sync::{mpsc, oneshot};
 use tokio_tungstenite::tungstenite::protocol::WebSocketConfig;
 use tokio_tungstenite::tungstenite::Message;
 use tokio_tungstenite::WebSocketStream;
 
-type Ws = WebSocketStream<TcpStream>;
+type Ws = WebSocketStream<StampedStream>;
 
 /// Where and how to connect.
 #[derive(Clone)]
@@ -32,8 +33,9 @@ pub struct Target {
 enum Pending {
     /// A setup request (`chat:create`, `room:join`): the caller awaits the ack's data.
     Reply(oneshot::Sender<Value>),
-    /// A `message:send` under measurement: its ack latency goes to the stats.
-    Send(Instant),
+    /// A `message:send` under measurement, sent at this many µs since the stats' epoch:
+    /// its ack latency goes to the stats.
+    Send(u64),
 }
 
 #[derive(Default)]
@@ -48,6 +50,7 @@ pub struct Conn {
     pub user: String,
     tx: mpsc::UnboundedSender<String>,
     shared: Rc<Shared>,
+    stats: Rc<Stats>,
 }
 
 /// Small per-connection buffers: tungstenite reserves the whole read buffer up front
@@ -87,7 +90,7 @@ async fn tcp(addr: SocketAddr, source: Option<IpAddr>) -> Result<TcpStream, Stri
 pub async fn connect(target: &Target, user: &str, source: Option<IpAddr>, auto_join: bool, stats: Rc<Stats>) -> Result<Conn, String> {
     let stream = tcp(target.addr, source).await?;
     let url = format!("ws://{}/socket.io/?EIO=4&transport=websocket", target.addr);
-    let (mut ws, _) = tokio_tungstenite::client_async_with_config(url, stream, Some(ws_config()))
+    let (mut ws, _) = tokio_tungstenite::client_async_with_config(url, StampedStream::new(stream), Some(ws_config()))
         .await
         .map_err(|e| format!("websocket handshake: {e}"))?;
     let open = next_text(&mut ws).await?;
@@ -120,8 +123,8 @@ pub async fn connect(target: &Target, user: &str, source: Option<IpAddr>, auto_j
     let (tx, rx) = mpsc::unbounded_channel();
     let shared = Rc::new(Shared::default());
     shared.open.set(true);
-    tokio::task::spawn_local(drive(ws, rx, shared.clone(), stats));
-    Ok(Conn { user: user.to_string(), tx, shared })
+    tokio::task::spawn_local(drive(ws, rx, shared.clone(), stats.clone()));
+    Ok(Conn { user: user.to_string(), tx, shared, stats })
 }
 
 /// The connection's task: writes what the handle queues, reads until the server closes.
@@ -145,7 +148,8 @@ async fn drive(mut ws: Ws, mut rx: mpsc::UnboundedReceiver<String>, shared: Rc<S
             },
             incoming = ws.next() => match incoming {
                 Some(Ok(Message::Text(text))) => {
-                    if let Some(reply) = on_text(text.as_str(), &shared, &stats) {
+                    let arrival = ws.get_ref().last_arrival_us();
+                    if let Some(reply) = on_text(text.as_str(), arrival, &shared, &stats) {
                         if ws.send(Message::text(reply)).await.is_err() { break; }
                     }
                 }
@@ -159,13 +163,14 @@ async fn drive(mut ws: Ws, mut rx: mpsc::UnboundedReceiver<String>, shared: Rc<S
     // Whoever waits for an ack on this socket will not get one.
     for (_, pending) in shared.pending.borrow_mut().drain() {
         if let Pending::Send(_) = pending {
-            stats.ack(Err("DISCONNECTED".into()), 0);
+            stats.ack(Err("DISCONNECTED".into()), 0, None);
         }
     }
 }
 
-/// Handles one server frame; returns the frame to answer with, if any.
-fn on_text(text: &str, shared: &Shared, stats: &Stats) -> Option<String> {
+/// Handles one server frame, which reached this machine at `arrival` (µs since the Unix
+/// epoch) if the kernel stamped it; returns the frame to answer with, if any.
+fn on_text(text: &str, arrival: Option<u64>, shared: &Shared, stats: &Stats) -> Option<String> {
     let bytes = text.as_bytes();
     match bytes.first() {
         // Engine.IO ping → pong (heartbeats keep idle sockets alive).
@@ -179,8 +184,8 @@ fn on_text(text: &str, shared: &Shared, stats: &Stats) -> Option<String> {
             // Events: only the name is read; the latency comes from the body marker.
             let (_, _, event) = event_head(sio)?;
             match event.as_str() {
-                "message:new" => stats.received(text, false),
-                "inbox:update" => stats.received(text, true),
+                "message:new" => stats.received(text, false, arrival),
+                "inbox:update" => stats.received(text, true, arrival),
                 _ => {}
             }
         }
@@ -192,13 +197,12 @@ fn on_text(text: &str, shared: &Shared, stats: &Stats) -> Option<String> {
                     Some(Pending::Reply(tx)) => {
                         let _ = tx.send(data);
                     }
-                    Some(Pending::Send(at)) => {
-                        let micros = at.elapsed().as_micros() as u64;
+                    Some(Pending::Send(sent_us)) => {
                         if data.get("ok") == Some(&Value::Bool(true)) {
-                            stats.ack(Ok(()), micros);
+                            stats.ack(Ok(()), sent_us, arrival);
                         } else {
                             let code = data.get("error").and_then(Value::as_str).unwrap_or("BAD_ACK").to_string();
-                            stats.ack(Err(code), micros);
+                            stats.ack(Err(code), sent_us, arrival);
                         }
                     }
                     None => stats.error("UNEXPECTED_ACK"),
@@ -248,7 +252,7 @@ impl Conn {
     /// Emits a `message:send` under measurement; its ack is counted by the task.
     pub fn send_message(&self, nsp: &str, chat_id: &str, body: &str, client_id: &str) {
         let id = self.next_id();
-        self.shared.pending.borrow_mut().insert(id, Pending::Send(Instant::now()));
+        self.shared.pending.borrow_mut().insert(id, Pending::Send(self.stats.now_us()));
         let arg = json!({ "chatId": chat_id, "body": body, "clientId": client_id });
         if self.emit(id, "message:send", &arg, nsp).is_err() {
             self.shared.pending.borrow_mut().remove(&id);

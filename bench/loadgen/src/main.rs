@@ -2,6 +2,7 @@
 //! Each scenario prints one JSON line on stdout (progress goes to stderr) and exits with
 //! status 2 when anything was lost or errored, so a smoke run can assert on it.
 
+mod arrival;
 mod client;
 mod cpu;
 mod scenario;

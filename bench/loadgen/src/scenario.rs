@@ -330,6 +330,7 @@ async fn measure(c: &Common, stats: &Stats, setup: &Setup, rate: f64, seed: u64,
         "delivered_per_s": round(counts.delivered as f64 / send_secs),
         "latency_ms": percentiles(&counts.delivery_us), "ack_ms": percentiles(&counts.ack_us),
         "inbox_ms": percentiles(&counts.inbox_us),
+        "arrival_ms": percentiles(&counts.delivery_arrival_us), "ack_arrival_ms": percentiles(&counts.ack_arrival_us),
         "disconnects": counts.disconnects, "errors": errors_json(&counts),
         // CPU over sending and draining (wall_s): who was busy, the server or the generator.
         "wall_s": round(wall_s), "client_cpu_s": client_cpu_s.map(round), "server_cpu_s": server_cpu_s.map(round),

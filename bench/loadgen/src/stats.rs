@@ -13,6 +13,9 @@ pub const MARK: &str = "~T";
 
 pub struct Stats {
     pub epoch: Instant,
+    /// The epoch on the wall clock, in µs since the Unix epoch: the kernel's arrival
+    /// stamps are on that clock (`crate::arrival`).
+    epoch_unix_us: u64,
     inner: RefCell<Counts>,
 }
 
@@ -28,6 +31,10 @@ pub struct Counts {
     pub delivery_us: Histogram<u64>,
     pub ack_us: Histogram<u64>,
     pub inbox_us: Histogram<u64>,
+    /// The same latencies up to when the frame reached this machine rather than when
+    /// the generator read it (`crate::arrival`); empty where the kernel gave no stamps.
+    pub delivery_arrival_us: Histogram<u64>,
+    pub ack_arrival_us: Histogram<u64>,
 }
 
 fn histogram() -> Histogram<u64> {
@@ -48,18 +55,25 @@ impl Counts {
             delivery_us: histogram(),
             ack_us: histogram(),
             inbox_us: histogram(),
+            delivery_arrival_us: histogram(),
+            ack_arrival_us: histogram(),
         }
     }
 }
 
 impl Stats {
     pub fn new() -> Stats {
-        Stats { epoch: Instant::now(), inner: RefCell::new(Counts::new()) }
+        Stats { epoch: Instant::now(), epoch_unix_us: crate::arrival::unix_now_us(), inner: RefCell::new(Counts::new()) }
     }
 
     /// Microseconds since the epoch, the time written into message bodies.
     pub fn now_us(&self) -> u64 {
         self.epoch.elapsed().as_micros() as u64
+    }
+
+    /// A kernel arrival stamp (µs since the Unix epoch) as µs since the epoch.
+    fn since_epoch(&self, unix_us: u64) -> u64 {
+        unix_us.saturating_sub(self.epoch_unix_us)
     }
 
     pub fn reset(&self) {
@@ -74,12 +88,19 @@ impl Stats {
         self.inner.borrow_mut().sent += 1;
     }
 
-    pub fn ack(&self, result: Result<(), String>, micros: u64) {
+    /// The answer to a send made at `sent_us` (µs since the epoch), read now, that
+    /// arrived at `arrival` (µs since the Unix epoch) if the kernel stamped it.
+    pub fn ack(&self, result: Result<(), String>, sent_us: u64, arrival: Option<u64>) {
+        let now = self.now_us();
+        let arrived = arrival.map(|unix| self.since_epoch(unix));
         let mut c = self.inner.borrow_mut();
         match result {
             Ok(()) => {
                 c.acked += 1;
-                let _ = c.ack_us.record(micros.max(1));
+                let _ = c.ack_us.record(now.saturating_sub(sent_us).max(1));
+                if let Some(at) = arrived {
+                    let _ = c.ack_arrival_us.record(at.saturating_sub(sent_us).max(1));
+                }
             }
             Err(code) => {
                 c.ack_errors += 1;
@@ -88,11 +109,17 @@ impl Stats {
         }
     }
 
-    /// A `message:new` (`inbox == false`) or `inbox:update` frame carrying a body marker.
-    pub fn received(&self, frame: &str, inbox: bool) {
+    /// A `message:new` (`inbox == false`) or `inbox:update` frame carrying a body marker,
+    /// read now, that arrived at `arrival` (µs since the Unix epoch) if the kernel stamped it.
+    pub fn received(&self, frame: &str, inbox: bool, arrival: Option<u64>) {
         let now = self.now_us();
-        let latency = body_time(frame).map(|sent| now.saturating_sub(sent).max(1));
+        let sent = body_time(frame);
+        let latency = sent.map(|sent| now.saturating_sub(sent).max(1));
+        let arrival_latency = sent.zip(arrival).map(|(sent, unix)| self.since_epoch(unix).saturating_sub(sent).max(1));
         let mut c = self.inner.borrow_mut();
+        if let (false, Some(l)) = (inbox, arrival_latency) {
+            let _ = c.delivery_arrival_us.record(l);
+        }
         if inbox {
             c.inbox += 1;
             if let Some(l) = latency {
@@ -150,9 +177,9 @@ mod tests {
     #[test]
     fn deliveries_and_inbox_updates_are_counted_apart() {
         let stats = Stats::new();
-        stats.received("~T0~", false);
-        stats.received("~T0~", true);
-        stats.received("~T0~", true);
+        stats.received("~T0~", false, None);
+        stats.received("~T0~", true, None);
+        stats.received("~T0~", true, None);
         let c = stats.snapshot();
         assert_eq!((c.delivered, c.inbox), (1, 2));
         assert_eq!(c.delivery_us.len(), 1);
@@ -161,10 +188,23 @@ mod tests {
     #[test]
     fn error_acks_are_counted_by_code() {
         let stats = Stats::new();
-        stats.ack(Ok(()), 10);
-        stats.ack(Err("RATE_LIMITED".into()), 10);
+        stats.ack(Ok(()), 0, None);
+        stats.ack(Err("RATE_LIMITED".into()), 0, None);
         let c = stats.snapshot();
         assert_eq!((c.acked, c.ack_errors), (1, 1));
         assert_eq!(c.errors["RATE_LIMITED"], 1);
+    }
+
+    #[test]
+    fn an_arrival_stamp_measures_up_to_the_arrival_not_the_read() {
+        let stats = Stats::new();
+        std::thread::sleep(std::time::Duration::from_millis(30));
+        // Sent at 1 ms, arrived at 3 ms after the epoch, read now (30+ ms).
+        stats.received("~T1000~", false, Some(stats.epoch_unix_us + 3_000));
+        stats.ack(Ok(()), 1_000, Some(stats.epoch_unix_us + 3_000));
+        let c = stats.snapshot();
+        assert_eq!(c.delivery_arrival_us.max(), 2_000);
+        assert_eq!(c.ack_arrival_us.max(), 2_000);
+        assert!(c.delivery_us.min() >= 29_000 && c.ack_us.min() >= 29_000);
     }
 }

@@ -1,22 +1,10 @@
 //! The operator's side of `chat-server`: help texts, `check`, and the start-up log line.
 
+mod running_server;
+
+use running_server::SETTINGS;
 use std::process::{Command, Output};
 
-const SETTINGS: [&str; 13] = [
-    "DATABASE_URL",
-    "CHAT_DATA_DIR",
-    "BIND",
-    "JWT_SECRET",
-    "CHAT_NAMESPACE",
-    "CHAT_DEMO",
-    "MAX_SOCKETS_PER_USER",
-    "RATE_LIMIT_MESSAGES",
-    "RATE_LIMIT_WINDOW_MS",
-    "TYPING_TIMEOUT_MS",
-    "PRESENCE_THROTTLE_MS",
-    "MAX_PAYLOAD_BYTES",
-    "MAX_GROUP_MEMBERS",
-];
 
 /// `chat-server args…` with none of the settings inherited, then `env` set.
 fn run(args: &[&str], env: &[(&str, &str)]) -> Output {

@@ -16,8 +16,8 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 pub const SECRET: &str = "attack-test-secret-0123456789abcdef";
 
-/// Settings a developer's shell may have set; the test server must not inherit them.
-const SETTINGS: [&str; 13] = [
+/// Settings a developer's shell may have set; a test's server must not inherit them.
+pub const SETTINGS: [&str; 13] = [
     "DATABASE_URL",
     "CHAT_DATA_DIR",
     "BIND",

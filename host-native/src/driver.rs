@@ -688,6 +688,9 @@ impl Driver {
                             } else if let Err(error) = conn.socket.emit(event.name(), &payload) {
                                 if send_buffer::is_full(&error) {
                                     self.metrics.packets_skipped(1);
+                                } else if send_buffer::is_closed(&error) {
+                                    // It is leaving; its Disconnect is on the way.
+                                    tracing::debug!(%socket, event = event.name(), "emit to a closing socket");
                                 } else {
                                     tracing::warn!(%error, event = event.name(), "emit to a user's socket failed");
                                 }

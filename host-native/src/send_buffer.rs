@@ -29,6 +29,11 @@ pub fn is_full(error: &SendError) -> bool {
     matches!(error, SendError::Socket(SocketError::InternalChannelFull))
 }
 
+/// True when the send failed because the socket is closing (its client has gone).
+pub fn is_closed(error: &SendError) -> bool {
+    matches!(error, SendError::Socket(SocketError::Closed))
+}
+
 /// How many sockets a broadcast skipped for full buffers, when that is all that went
 /// wrong: skipping them is the policy, and a warning per broadcast would flood the log
 /// just when the server is busiest (they are counted instead). `None` for other failures.

@@ -145,6 +145,11 @@ struct Conn {
 }
 
 impl Conn {
+    /// Disconnects the socket; if its buffer is full, the sweep tries again.
+    fn disconnect(&mut self) {
+        self.disconnect_pending = send_buffer::disconnect(&self.socket) == Disconnect::Retry;
+    }
+
     /// A packet for this socket could not be queued.
     fn send_failed(&mut self, error: &SendError) {
         if send_buffer::send_failed(&self.socket, error) == Some(Disconnect::Retry) {
@@ -332,7 +337,7 @@ impl Driver {
                     // answering would only feed the flood.
                     if let Some(conn) = self.conns.get_mut(&queued.socket) {
                         tracing::warn!(socket = %queued.socket, user = %user, "the client floods events past its pace: disconnecting it");
-                        conn.disconnect_pending = send_buffer::disconnect(&conn.socket) == Disconnect::Retry;
+                        conn.disconnect();
                     }
                 }
                 return;
@@ -504,7 +509,7 @@ impl Driver {
     /// again: a client that reads again gets its DISCONNECT packet now.
     fn retry_disconnects(&mut self) {
         for conn in self.conns.values_mut().filter(|conn| conn.disconnect_pending) {
-            conn.disconnect_pending = send_buffer::disconnect(&conn.socket) == Disconnect::Retry;
+            conn.disconnect();
         }
     }
 

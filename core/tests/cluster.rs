@@ -121,10 +121,8 @@ impl Cluster {
                     }
                 }
             }
-            Effect::JoinRoom { socket, room } => {
-                if self.homes.get(socket).is_some_and(|home| self.engines.contains_key(home)) {
-                    self.rooms.entry(room.clone()).or_default().insert(socket.clone());
-                }
+            Effect::JoinRoom { socket, room } if self.homes.get(socket).is_some_and(|home| self.engines.contains_key(home)) => {
+                self.rooms.entry(room.clone()).or_default().insert(socket.clone());
             }
             Effect::LeaveRoom { socket, room } => {
                 if let Some(members) = self.rooms.get_mut(room) {

@@ -632,7 +632,7 @@ fn sends_in_flight_together_get_consecutive_seqs() {
     let (mut w, alice, bob, chat) = pair();
     let phone = w.connect("alice");
     w.hold_storage();
-    let acks = vec![
+    let acks = [
         (alice.clone(), start_send(&mut w, &alice, &chat, "a1", 1)),
         (bob.clone(), start_send(&mut w, &bob, &chat, "b1", 1)),
         (phone.clone(), start_send(&mut w, &phone, &chat, "a2", 2)),

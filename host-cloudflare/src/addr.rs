@@ -48,7 +48,7 @@ mod tests {
             assert_eq!(back_user.as_str(), user);
         }
         assert!(split_socket(&SocketId::new("short")).is_none());
-        assert!(split_socket(&SocketId::new(format!("{sid}"))).is_none());
+        assert!(split_socket(&SocketId::new(sid.to_string())).is_none());
     }
 
     #[test]

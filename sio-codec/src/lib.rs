@@ -542,7 +542,7 @@ mod properties {
         let leaf = prop_oneof![
             Just(Value::Null),
             any::<bool>().prop_map(Value::Bool),
-            any::<i64>().prop_map(|n| Value::from(n)),
+            any::<i64>().prop_map(Value::from),
             ".{0,12}".prop_map(Value::String),
         ];
         leaf.prop_recursive(3, 24, 4, |inner| {

@@ -25,9 +25,11 @@ struct World {
     next_id: u64,
     conns: HashMap<u64, Tx>,
     user_conns: HashMap<String, Vec<u64>>,
-    /// chat id → (members, sockets in the room, last seq)
-    chats: HashMap<String, (Rc<Vec<String>>, Vec<u64>, u64)>,
+    chats: HashMap<String, EchoChat>,
 }
+
+/// A chat's members, the sockets in its room, and its last seq.
+type EchoChat = (Rc<Vec<String>>, Vec<u64>, u64);
 
 fn listen(address: std::net::SocketAddr) -> std::io::Result<TcpListener> {
     let socket = if address.is_ipv4() { TcpSocket::new_v4()? } else { TcpSocket::new_v6()? };

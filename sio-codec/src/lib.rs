@@ -193,10 +193,7 @@ impl SocketPacket {
         };
         let mut out = String::new();
         out.push(kind);
-        if !nsp.is_empty() && nsp != "/" {
-            out.push_str(nsp);
-            out.push(',');
-        }
+        push_nsp(&mut out, nsp);
         match self {
             SocketPacket::Connect { data, .. } => {
                 if let Some(data) = data {
@@ -332,16 +329,21 @@ impl SocketPacket {
 pub fn event_frame(nsp: &str, event: &str, payload_json: &str) -> String {
     let mut out = String::with_capacity(payload_json.len() + event.len() + nsp.len() + 8);
     out.push_str("42");
-    if !nsp.is_empty() && nsp != "/" {
-        out.push_str(nsp);
-        out.push(',');
-    }
+    push_nsp(&mut out, nsp);
     out.push('[');
     out.push_str(&Value::String(event.to_owned()).to_string());
     out.push(',');
     out.push_str(payload_json);
     out.push(']');
     out
+}
+
+/// A packet names its namespace, followed by a comma, unless it is the main one.
+fn push_nsp(out: &mut String, nsp: &str) {
+    if !nsp.is_empty() && nsp != "/" {
+        out.push_str(nsp);
+        out.push(',');
+    }
 }
 
 /// How many binary frames follow this Socket.IO packet (0 unless it is a binary packet).

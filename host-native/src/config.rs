@@ -86,6 +86,12 @@ pub struct ServeArgs {
     /// Socket.IO namespace of the chat.
     #[arg(long, env = "CHAT_NAMESPACE", default_value = "/", value_name = "NAMESPACE")]
     pub namespace: String,
+    /// Engine.IO heartbeat: a ping every this many milliseconds...
+    #[arg(long, env = "PING_INTERVAL_MS", default_value_t = 25_000, value_parser = clap::value_parser!(u64).range(1..))]
+    pub ping_interval_ms: u64,
+    /// ...and a connection whose pong takes longer than this is closed.
+    #[arg(long, env = "PING_TIMEOUT_MS", default_value_t = 20_000, value_parser = clap::value_parser!(u64).range(1..))]
+    pub ping_timeout_ms: u64,
     /// Demo mode: `--demo` (or `true`) also serves POST /api/demo/token, which signs a
     /// token for ANY user name: NO REAL AUTHENTICATION, local trials only. `false` turns
     /// off the demo web page at `/` as well

@@ -6,7 +6,8 @@ use crate::cluster::{Channel, ClusterLink, Outgoing};
 use crate::metrics::Metrics;
 use crate::pending_acks::PendingAcks;
 use crate::room_mirror::RoomMirror;
-use crate::send_buffer::{self, Disconnect};
+use crate::socketio::session::{Frame, Sent};
+use crate::socketio::SocketHandle;
 use crate::store::Store;
 use chat_core::auth::Handshake;
 use chat_core::command::HttpRequest;
@@ -20,8 +21,7 @@ use chat_core::route::{Envelope, UserMsg};
 use chat_core::storage::{StorageOp, StorageResult};
 use chat_core::{Effect, Engine, Input};
 use serde_json::Value;
-use socketioxide::extract::{AckSender, SocketRef};
-use socketioxide::{SendError, SocketIo};
+use chat_sio_codec::SocketPacket;
 use std::collections::{BTreeSet, HashMap};
 use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
@@ -32,12 +32,11 @@ pub type HttpAnswer = (u16, Value);
 
 /// What the world tells the driver.
 pub enum HostInput {
-    /// A handshake reached the namespace; `done` gets `Ok` to let it in or the refusal.
-    Connect { socket: SocketRef, handshake: Handshake, done: oneshot::Sender<Result<(), ConnectRefusal>> },
-    /// The socket is now connected (its CONNECT packet went out).
-    Connected { socket: SocketId },
+    /// A CONNECT packet reached the namespace; the core's answer goes out through `socket`.
+    Connect { socket: SocketHandle, handshake: Handshake },
     Disconnect { socket: SocketId },
-    Event { socket: SocketId, event: String, payload: Value, ack: AckSender },
+    /// A client event; `ack` is the client's acknowledgement id, when it asked for one.
+    Event { socket: SocketId, event: String, payload: Value, ack: Option<u64> },
     Http { authorization: Option<String>, call: HttpRequest, respond: oneshot::Sender<HttpAnswer> },
     /// An HTTP call the host could not read; the core answers it.
     HttpRejected { error: chat_core::error::ChatError, respond: oneshot::Sender<HttpAnswer> },
@@ -62,7 +61,7 @@ struct QueuedEvent {
     socket: SocketId,
     event: String,
     payload: Value,
-    ack: AckSender,
+    ack: Option<u64>,
 }
 
 /// Inputs taken from the channel in one go, so that timers still get their turn.
@@ -84,18 +83,6 @@ enum Home {
     Node(NodeId),
     /// Room emits: every process delivers to the room members it holds.
     Everywhere,
-}
-
-/// A refused handshake: the client sees `code` as `err.message`.
-#[derive(Debug)]
-pub struct ConnectRefusal {
-    pub code: &'static str,
-}
-
-impl std::fmt::Display for ConnectRefusal {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(self.code)
-    }
 }
 
 /// Handle to send inputs to the driver.
@@ -131,36 +118,17 @@ pub fn now() -> Millis {
 
 /// A socket as the driver knows it.
 struct Conn {
-    socket: SocketRef,
-    /// Effects for the socket held back until its CONNECT packet is out.
-    held: Option<Vec<Effect>>,
-    user: Option<String>,
-    /// When the core let the socket in.
-    accepted_at: Option<Instant>,
+    handle: SocketHandle,
+    /// Frames for the socket held back until the core lets it in (its CONNECT packet
+    /// goes first); `None` once it is in.
+    held: Option<Vec<Frame>>,
+    user: Option<UserId>,
     /// When its handshake reached the driver.
     arrived_at: Instant,
-    /// Disconnected by the server while its buffer was full, so the DISCONNECT packet
-    /// did not go out and the socket is still connected: the sweep tries again.
-    disconnect_pending: bool,
 }
 
-impl Conn {
-    /// Disconnects the socket; if its buffer is full, the sweep tries again.
-    fn disconnect(&mut self) {
-        self.disconnect_pending = send_buffer::disconnect(&self.socket) == Disconnect::Retry;
-    }
-
-    /// A packet for this socket could not be queued.
-    fn send_failed(&mut self, error: &SendError) {
-        if send_buffer::send_failed(&self.socket, error) == Some(Disconnect::Retry) {
-            self.disconnect_pending = true;
-        }
-    }
-}
-
-/// How long a socket that was let in may take to show up as connected. A client that
-/// leaves in the middle of its handshake never does, and socketioxide tells nobody.
-const CONNECT_GRACE: Duration = Duration::from_secs(10);
+/// How often the driver looks for handshakes left unanswered.
+const SWEEP_EVERY: Duration = Duration::from_secs(5);
 
 /// How long a handshake may wait for the core's answer. Alone the answer always comes; in
 /// a cluster it is lost when the user's owner process dies or the partition moves, and the
@@ -170,13 +138,13 @@ const ANSWER_GRACE: Duration = Duration::from_secs(10);
 pub struct Driver {
     engine: Engine,
     store: Store,
-    io: SocketIo,
     namespace: String,
+    /// This namespace's DISCONNECT frame.
+    disconnect_frame: Frame,
     metrics: Arc<Metrics>,
     tx: mpsc::UnboundedSender<HostInput>,
     rx: mpsc::UnboundedReceiver<HostInput>,
     conns: HashMap<SocketId, Conn>,
-    connecting: HashMap<SocketId, oneshot::Sender<Result<(), ConnectRefusal>>>,
     acks: PendingAcks,
     /// Client events by user, served in turn so that one user's flood delays nobody else.
     intake: Intake<UserId, QueuedEvent>,
@@ -200,7 +168,6 @@ impl Driver {
         limits: Limits,
         secret: Vec<u8>,
         store: Store,
-        io: SocketIo,
         namespace: String,
         metrics: Arc<Metrics>,
         naming: Naming,
@@ -210,13 +177,12 @@ impl Driver {
         let driver = Self {
             engine: Engine::new(limits, secret, Box::new(OsRandom)),
             store,
-            io,
+            disconnect_frame: Frame::from(SocketPacket::Disconnect { nsp: namespace.clone() }.to_frame()),
             namespace,
             metrics,
             tx: tx.clone(),
             rx,
             conns: HashMap::new(),
-            connecting: HashMap::new(),
             acks: PendingAcks::default(),
             intake,
             http: HashMap::new(),
@@ -241,7 +207,7 @@ impl Driver {
 
     /// Runs until drained.
     pub async fn run(mut self) {
-        let mut sweep = tokio::time::interval(CONNECT_GRACE / 2);
+        let mut sweep = tokio::time::interval(SWEEP_EVERY);
         loop {
             let deadline = self.engine.poll_timeout();
             let sleep = async {
@@ -270,8 +236,7 @@ impl Driver {
                 }
                 _ = sweep.tick() => {
                     self.intake.expire(now());
-                    self.retry_disconnects();
-                    self.sweep_abandoned().await;
+                    self.sweep_unanswered().await;
                 }
                 () = std::future::ready(()), if self.intake.has_turn() => self.serve_next_event().await,
             }
@@ -287,23 +252,14 @@ impl Driver {
     async fn input(&mut self, input: HostInput) {
         let now = now();
         match input {
-            HostInput::Connect { socket, handshake, done } => {
+            HostInput::Connect { socket, handshake } => {
                 if self.draining.is_some() {
-                    let _ = done.send(Err(ConnectRefusal { code: "INTERNAL" }));
+                    socket.session.refuse(&socket.id, self.connect_error("INTERNAL", None));
                     return;
                 }
-                let id = self.naming.socket(&socket.id.to_string());
-                self.conns.insert(id.clone(), Conn { socket, held: Some(Vec::new()), user: None, accepted_at: None, arrived_at: Instant::now(), disconnect_pending: false });
-                self.connecting.insert(id.clone(), done);
+                let id = socket.id.clone();
+                self.conns.insert(id.clone(), Conn { handle: socket, held: Some(Vec::new()), user: None, arrived_at: Instant::now() });
                 self.engine.handle(now, Input::Connect { socket: id, handshake });
-            }
-            HostInput::Connected { socket } => {
-                let held = self.conns.get_mut(&socket).and_then(|conn| conn.held.take()).unwrap_or_default();
-                for effect in held {
-                    self.apply(effect).await;
-                }
-                self.metrics.set_connections(self.conns.len());
-                return;
             }
             HostInput::Disconnect { socket } => {
                 // What the socket sent before it left is handled before its departure.
@@ -313,7 +269,6 @@ impl Driver {
                     }
                 }
                 self.conns.remove(&socket);
-                self.connecting.remove(&socket);
                 for ack in self.acks.forget_socket(&socket) {
                     self.intake.answered(ack);
                 }
@@ -335,10 +290,8 @@ impl Driver {
                 if let Queued::Overflow(queued) = self.intake.push(user.clone(), queued, now) {
                     // Past its pace and refusal budget, or not waiting for answers at all:
                     // answering would only feed the flood.
-                    if let Some(conn) = self.conns.get_mut(&queued.socket) {
-                        tracing::warn!(socket = %queued.socket, user = %user, "the client floods events past its pace: disconnecting it");
-                        conn.disconnect();
-                    }
+                    tracing::warn!(socket = %queued.socket, user = %user, "the client floods events past its pace: disconnecting it");
+                    self.disconnect(&queued.socket);
                 }
                 return;
             }
@@ -475,7 +428,7 @@ impl Driver {
             .conns
             .iter()
             .filter_map(|(socket, conn)| {
-                let user = UserId::new(conn.user.as_deref()?);
+                let user = conn.user.clone()?;
                 Some(HeldSocket { socket: socket.clone(), user, chats: self.rooms.chats_of(socket) })
             })
             .collect();
@@ -505,38 +458,58 @@ impl Driver {
         });
     }
 
-    /// Sockets the server disconnected while their buffers were full are disconnected
-    /// again: a client that reads again gets its DISCONNECT packet now.
-    fn retry_disconnects(&mut self) {
-        for conn in self.conns.values_mut().filter(|conn| conn.disconnect_pending) {
-            conn.disconnect();
-        }
-    }
-
-    /// Sockets let in whose connection never completed are gone: tell the core.
-    async fn sweep_abandoned(&mut self) {
-        let abandoned: Vec<SocketId> = self
+    /// Handshakes with no answer from the core in time are refused (see [`ANSWER_GRACE`]).
+    async fn sweep_unanswered(&mut self) {
+        let unanswered: Vec<SocketId> = self
             .conns
             .iter()
-            .filter(|(_, conn)| conn.held.is_some() && conn.accepted_at.is_some_and(|at| at.elapsed() > CONNECT_GRACE))
+            .filter(|(_, conn)| conn.user.is_none() && conn.arrived_at.elapsed() > ANSWER_GRACE)
             .map(|(socket, _)| socket.clone())
-            .collect();
-        for socket in abandoned {
-            tracing::info!(%socket, "handshake abandoned after it was accepted; treating the socket as disconnected");
-            self.input(HostInput::Disconnect { socket }).await;
-        }
-        let unanswered: Vec<SocketId> = self
-            .connecting
-            .keys()
-            .filter(|socket| self.conns.get(*socket).is_some_and(|conn| conn.arrived_at.elapsed() > ANSWER_GRACE))
-            .cloned()
             .collect();
         for socket in unanswered {
             tracing::warn!(%socket, "no answer to a handshake (a cluster process died or a partition moved); refusing it with INTERNAL");
-            if let Some(done) = self.connecting.remove(&socket) {
-                let _ = done.send(Err(ConnectRefusal { code: "INTERNAL" }));
+            if let Some(conn) = self.conns.get(&socket) {
+                conn.handle.session.refuse(&socket, self.connect_error("INTERNAL", None));
             }
             self.input(HostInput::Disconnect { socket }).await;
+        }
+    }
+
+    /// A CONNECT_ERROR frame: the client sees `code` as `err.message`, and `data` as `err.data`.
+    fn connect_error(&self, code: &str, data: Option<Value>) -> Frame {
+        let mut body = serde_json::json!({ "message": code });
+        if let Some(data) = data {
+            body["data"] = data;
+        }
+        Frame::from(SocketPacket::ConnectError { nsp: self.namespace.clone(), data: body }.to_frame())
+    }
+
+    /// Puts a frame in a socket's queue (held while the socket waits to be let in). A
+    /// socket whose queue is full has missed a packet it needed: it is cut off
+    /// (`send_buffer`).
+    fn send_to(&mut self, socket: &SocketId, frame: Frame) {
+        let Some(conn) = self.conns.get_mut(socket) else { return };
+        if let Some(held) = conn.held.as_mut() {
+            held.push(frame);
+            return;
+        }
+        match conn.handle.session.send(frame) {
+            Sent::Queued => {}
+            Sent::Closed => tracing::debug!(%socket, "packet for a closing socket"),
+            Sent::Full => {
+                tracing::warn!(%socket, max_buffered_packets = crate::send_buffer::MAX_BUFFERED_PACKETS, "the client does not read its packets: disconnecting it");
+                self.rooms.forget(socket);
+                self.disconnect(socket);
+            }
+        }
+    }
+
+    /// The server disconnects a socket: its DISCONNECT packet goes out after what is
+    /// queued, and the socket is gone for the core at once.
+    fn disconnect(&mut self, socket: &SocketId) {
+        let Some(conn) = self.conns.get(socket) else { return };
+        if conn.handle.session.disconnect(socket, self.disconnect_frame.clone()) {
+            let _ = self.tx.send(HostInput::Disconnect { socket: socket.clone() });
         }
     }
 
@@ -618,118 +591,58 @@ impl Driver {
         }
     }
 
-    /// The socket a packet is for, when the effect sends one to one socket only.
-    fn packet_for(effect: &Effect) -> Option<&SocketId> {
-        match effect {
-            Effect::Ack { socket, .. } | Effect::Emit { to: Target::Socket(socket), .. } => Some(socket),
-            _ => None,
-        }
-    }
-
     /// Carries out an effect for this process's sockets and calls.
     async fn apply(&mut self, effect: Effect) {
-        // Packets for a socket still connecting wait until its CONNECT packet is out; room
-        // changes do not, so that the client is in its rooms when it hears `connect`.
-        if let Some(socket) = Self::packet_for(&effect) {
-            if let Some(held) = self.conns.get_mut(socket).and_then(|conn| conn.held.as_mut()) {
-                held.push(effect);
-                return;
-            }
-        }
         match effect {
             Effect::AcceptConnection { socket, user } => {
-                if let Some(conn) = self.conns.get_mut(&socket) {
-                    conn.user = Some(user.to_string());
-                    conn.accepted_at = Some(Instant::now());
-                    if let Some(cluster) = &self.cluster {
-                        cluster.send(Outgoing::Register { socket: socket.clone(), user: user.clone() });
-                    }
+                let Some(conn) = self.conns.get_mut(&socket) else { return };
+                conn.user = Some(user.clone());
+                let connect = SocketPacket::Connect { nsp: self.namespace.clone(), data: Some(serde_json::json!({ "sid": socket.as_str() })) };
+                if !conn.handle.session.accept(&socket, Frame::from(connect.to_frame())) {
+                    // Its client left while the core decided; its Disconnect is on the way.
+                    return;
                 }
-                if let Some(done) = self.connecting.remove(&socket) {
-                    let _ = done.send(Ok(()));
+                if let Some(cluster) = &self.cluster {
+                    cluster.send(Outgoing::Register { socket: socket.clone(), user });
                 }
+                // What was held for it goes out after its CONNECT packet, in order.
+                for frame in conn.held.take().unwrap_or_default() {
+                    self.send_to(&socket, frame);
+                }
+                self.metrics.set_connections(self.conns.len());
             }
             Effect::RejectConnection { socket, error, correlation_id } => {
-                tracing::warn!(correlation_id = %correlation_id, data = %connect_error_json(&error, &correlation_id), "connection refused");
+                let data = connect_error_json(&error, &correlation_id);
+                tracing::warn!(correlation_id = %correlation_id, data = %data, "connection refused");
                 self.engine.forget_socket(&socket);
-                self.conns.remove(&socket);
                 // Rooms are mirrored only for sockets that have a connection here.
                 self.rooms.forget(&socket);
-                if let Some(done) = self.connecting.remove(&socket) {
-                    let _ = done.send(Err(ConnectRefusal { code: error.code() }));
+                if let Some(conn) = self.conns.remove(&socket) {
+                    conn.handle.session.refuse(&socket, self.connect_error(error.code(), Some(data)));
                 }
             }
             Effect::Ack { socket, ack, reply } => {
                 self.intake.answered(ack);
                 let code = if reply["ok"] == true { "ok" } else { reply["error"].as_str().unwrap_or("INTERNAL") };
                 self.metrics.ack(code);
-                if let Some(sender) = self.acks.take(ack) {
-                    if let (Err(error), Some(conn)) = (sender.send(&reply), self.conns.get_mut(&socket)) {
-                        conn.send_failed(&error);
-                    }
+                if let Some(id) = self.acks.take(ack) {
+                    let frame = SocketPacket::Ack { nsp: self.namespace.clone(), id, args: vec![reply] }.to_frame();
+                    self.send_to(&socket, Frame::from(frame));
                 }
             }
             Effect::Emit { to, except_user, event, payload } => {
+                let frame = Frame::from(chat_sio_codec::event_frame(&self.namespace, event.name(), payload.as_str()));
                 match to {
-                    Target::Socket(socket) => {
-                        if let Some(conn) = self.conns.get_mut(&socket) {
-                            if let Err(error) = conn.socket.emit(event.name(), &payload) {
-                                conn.send_failed(&error);
-                            }
-                        }
-                    }
-                    Target::Room(Room::User(owner)) => {
-                        // A user's room holds one or two sockets: the packet goes to each
-                        // directly (held while it connects), without socketioxide's room
-                        // lookup per broadcast, which a group send paid once per member. A
-                        // full socket is skipped, as a broadcast skips it (`send_buffer`).
-                        if except_user.as_ref() == Some(&owner) {
-                            return;
-                        }
-                        for socket in self.rooms.members(&Room::User(owner)) {
-                            let Some(conn) = self.conns.get_mut(socket) else { continue };
-                            if let Some(held) = conn.held.as_mut() {
-                                held.push(Effect::Emit { to: Target::Socket(socket.clone()), except_user: None, event, payload: payload.clone() });
-                            } else if let Err(error) = conn.socket.emit(event.name(), &payload) {
-                                if send_buffer::is_full(&error) {
-                                    self.metrics.packets_skipped(1);
-                                } else if send_buffer::is_closed(&error) {
-                                    // It is leaving; its Disconnect is on the way.
-                                    tracing::debug!(%socket, event = event.name(), "emit to a closing socket");
-                                } else {
-                                    tracing::warn!(%error, event = event.name(), "emit to a user's socket failed");
-                                }
-                            }
-                        }
-                    }
-                    Target::Room(room) => {
-                        if let Some(ns) = self.io.of(&self.namespace) {
-                            let mut op = ns.to(room.to_string());
-                            if let Some(user) = except_user {
-                                op = op.except(Room::User(user).to_string());
-                            }
-                            if let Err(error) = op.emit(event.name(), &payload).await {
-                                match send_buffer::skipped_only(&error) {
-                                    Some(skipped) => self.metrics.packets_skipped(skipped),
-                                    None => tracing::warn!(%error, event = event.name(), "broadcast failed"),
-                                }
-                            }
-                        }
-                    }
+                    Target::Socket(socket) => self.send_to(&socket, frame),
+                    Target::Room(room) => self.broadcast(&room, except_user.as_ref(), frame),
                 }
             }
             Effect::JoinRoom { socket, room } => {
-                if let Some(conn) = self.conns.get(&socket) {
-                    conn.socket.join(room.to_string());
+                if self.conns.contains_key(&socket) {
                     self.rooms.join(socket, room);
                 }
             }
-            Effect::LeaveRoom { socket, room } => {
-                if let Some(conn) = self.conns.get(&socket) {
-                    conn.socket.leave(room.to_string());
-                }
-                self.rooms.leave(&socket, &room);
-            }
+            Effect::LeaveRoom { socket, room } => self.rooms.leave(&socket, &room),
             Effect::Storage { op, request } => self.storage(op, request),
             Effect::HttpRespond { request, status, body } => {
                 if let Some(respond) = self.http.remove(&request) {
@@ -747,6 +660,31 @@ impl Driver {
         }
     }
 
+    /// A frame to every socket of a room here (but `except`'s), written once for all. A
+    /// socket whose queue is full is skipped: its client notices the gap in `seq` and
+    /// syncs (`send_buffer`).
+    fn broadcast(&mut self, room: &Room, except: Option<&UserId>, frame: Frame) {
+        let mut skipped = 0;
+        for socket in self.rooms.members(room) {
+            let Some(conn) = self.conns.get_mut(socket) else { continue };
+            if except.is_some() && conn.user.as_ref() == except {
+                continue;
+            }
+            if let Some(held) = conn.held.as_mut() {
+                held.push(frame.clone());
+                continue;
+            }
+            match conn.handle.session.send(frame.clone()) {
+                Sent::Queued => {}
+                Sent::Full => skipped += 1,
+                Sent::Closed => tracing::debug!(%socket, "packet for a closing socket"),
+            }
+        }
+        if skipped > 0 {
+            self.metrics.packets_skipped(skipped);
+        }
+    }
+
     fn storage(&mut self, op: OpId, request: StorageOp) {
         self.storage_in_flight += 1;
         let store = self.store.clone();
@@ -761,13 +699,13 @@ impl Driver {
 
     /// This process's sockets and rooms.
     fn admin_view(&self) -> AdminView {
-        let users: BTreeSet<String> = self.conns.values().filter_map(|conn| conn.user.clone()).collect();
+        let users: BTreeSet<String> = self.conns.values().filter_map(|conn| conn.user.as_ref().map(UserId::to_string)).collect();
         let rooms = self
             .rooms
             .rooms()
             .map(|(room, sockets)| {
                 let user_ids: BTreeSet<String> =
-                    sockets.iter().filter_map(|socket| self.conns.get(socket)).filter_map(|conn| conn.user.clone()).collect();
+                    sockets.iter().filter_map(|socket| self.conns.get(socket)).filter_map(|conn| conn.user.as_ref().map(UserId::to_string)).collect();
                 (room.to_string(), (sockets.len(), user_ids))
             })
             .collect();

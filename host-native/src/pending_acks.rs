@@ -1,26 +1,24 @@
-//! The acknowledgement callbacks of client events, kept until the core answers them.
+//! The acknowledgement ids of client events, kept until the core answers them.
 //!
-//! A callback holds its socket alive (socketioxide's `AckSender` owns an `Arc` of it), so
-//! one that is never answered keeps the whole socket in memory after it disconnects.
-//! `typing:*` is never answered (PROTOCOL.md §2), so its callback is not kept at all; any
-//! other callback still waiting when its socket disconnects (an event the core dropped)
-//! goes with the socket.
+//! The core answers with its own [`AckId`]; the client's id (if it asked for an answer at
+//! all) is found here. `typing:*` is never answered (PROTOCOL.md §2), so nothing is kept
+//! for it; any other id still waiting when its socket disconnects (an event the core
+//! dropped) goes with the socket.
 
 use chat_core::ids::{AckId, SocketId};
 use chat_core::route::never_answered;
-use socketioxide::extract::AckSender;
 use std::collections::HashMap;
 
 #[derive(Default)]
 pub struct PendingAcks {
     next: u64,
-    waiting: HashMap<AckId, (SocketId, AckSender)>,
+    waiting: HashMap<AckId, (SocketId, Option<u64>)>,
 }
 
 impl PendingAcks {
-    /// Keeps the callback of `event` from `socket`; the id the core answers with, or
-    /// `None` for an event that is never answered.
-    pub fn register(&mut self, socket: &SocketId, event: &str, ack: AckSender) -> Option<AckId> {
+    /// Keeps the client's ack id of `event` from `socket` (`None`: it asked for no answer);
+    /// the id the core answers with, or `None` for an event that is never answered.
+    pub fn register(&mut self, socket: &SocketId, event: &str, ack: Option<u64>) -> Option<AckId> {
         if never_answered(event) {
             return None;
         }
@@ -30,9 +28,9 @@ impl PendingAcks {
         Some(id)
     }
 
-    /// The callback to answer, once.
-    pub fn take(&mut self, ack: AckId) -> Option<AckSender> {
-        self.waiting.remove(&ack).map(|(_, sender)| sender)
+    /// The client's id to answer with, once; `None` when no answer is due.
+    pub fn take(&mut self, ack: AckId) -> Option<u64> {
+        self.waiting.remove(&ack).and_then(|(_, client)| client)
     }
 
     /// Drops every callback of a socket that is gone; the ids dropped.

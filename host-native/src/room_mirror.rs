@@ -1,10 +1,9 @@
-//! Which of this process's sockets are in which room, mirrored from the core's effects.
+//! Which of this process's sockets are in which room, as the core's effects say.
 //!
-//! socketioxide keeps the rooms that chat broadcasts go to; this copy answers what
-//! socketioxide cannot be asked cheaply: a user's one or two sockets for each emit to a
-//! user's room, admin sockets (each room with its sockets) and, when the cluster changes,
-//! which chats each socket is in. Both directions are kept, so that a
-//! socket leaving touches only its own rooms, not every room of the process.
+//! Every emit to a room goes to the sockets listed here; admin sockets lists each room
+//! with its sockets and, when the cluster changes, it tells which chats each socket is in.
+//! Both directions are kept, so that a socket leaving touches only its own rooms, not
+//! every room of the process.
 
 use chat_core::effect::Room;
 use chat_core::ids::{ChatId, SocketId};

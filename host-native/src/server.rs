@@ -6,9 +6,8 @@ use crate::driver::{Driver, HostInput};
 use crate::http::{routes, HttpState};
 use crate::metrics::Metrics;
 use crate::secret;
-use crate::socket;
+use crate::socketio::{self, session::Frame, Transport};
 use crate::store::Store;
-use socketioxide::SocketIo;
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
@@ -52,13 +51,6 @@ pub async fn serve(args: ServeArgs) -> anyhow_like::Result<()> {
     crate::demo::log_mode(demo, args.bind);
     let demo_routes = crate::demo::routes(demo, &namespace, secret.clone());
 
-    let (layer, io) = SocketIo::builder()
-        .max_payload(limits.max_payload_bytes as u64)
-        .max_buffer_size(crate::send_buffer::MAX_BUFFERED_PACKETS)
-        .ws_read_buffer_size(crate::ws_buffers::WS_READ_BUFFER_BYTES)
-        .ws_max_message_size(limits.max_payload_bytes)
-        .ws_max_frame_size(limits.max_payload_bytes)
-        .build_layer();
     let metrics = Arc::new(Metrics::default());
     let node = match &args.cluster.redis_url {
         Some(_) if store.backend() != "postgres" => {
@@ -69,39 +61,39 @@ pub async fn serve(args: ServeArgs) -> anyhow_like::Result<()> {
     };
     let naming = node.map_or_else(Naming::solo, Naming::cluster);
     let (mut driver, handle) =
-        Driver::new(limits.clone(), secret, store.clone(), io.clone(), namespace.clone(), metrics.clone(), naming.clone());
+        Driver::new(limits.clone(), secret, store.clone(), namespace.clone(), metrics.clone(), naming.clone());
     if let (Some(url), Some(node)) = (&args.cluster.redis_url, node) {
         let (link, live) = cluster::join(&args.cluster, url, node, handle.clone()).await?;
         driver.join_cluster(link, live);
     }
     let driver_task = tokio::spawn(driver.run());
-    socket::attach(&io, namespace, handle.clone(), naming);
+    let settings = socketio::Settings {
+        namespace: namespace.clone(),
+        ping_interval: Duration::from_millis(args.ping_interval_ms),
+        ping_timeout: Duration::from_millis(args.ping_timeout_ms),
+        max_payload: limits.max_payload_bytes,
+    };
+    let transport = Transport::new(settings, handle.clone(), naming);
+    let socket_io = axum::Router::new()
+        .route(&format!("{}/", socketio::PATH), axum::routing::any(socketio::entry))
+        .route(socketio::PATH, axum::routing::any(socketio::entry))
+        .with_state(transport.clone());
 
     let router = routes(HttpState { driver: handle.clone(), store, metrics, max_payload_bytes: limits.max_payload_bytes })
+        .merge(socket_io)
         .merge(demo_routes);
     let listener = listen(args.bind).map_err(|error| format!("cannot listen on {}: {error}", args.bind))?;
     tracing::info!(address = %args.bind, "listening");
 
-    // Socket.IO goes around the router, not inside it on every route (`Router::layer`):
-    // a handshake that went through the router would carry what the router adds to a
-    // request (axum's `OriginalUri`, URL parameters) into the request parts each socket
-    // keeps for its whole life. Other requests go on to the router as before. The request
-    // is cut down first (see `handshake_parts`), and every answer gets axum's body type.
-    let app = tower::ServiceBuilder::new()
-        .map_request(crate::handshake_parts::detach)
-        .map_response(|response: axum::http::Response<_>| response.map(axum::body::Body::new))
-        .layer(layer)
-        .service(router);
-    let io_for_shutdown = io.clone();
-    let make_service = axum::ServiceExt::<axum::http::Request<axum::body::Body>>::into_make_service(app);
-    axum::serve(crate::write_stall::GuardedListener::new(listener, crate::write_stall::WRITE_STALL_LIMIT), make_service)
+    let disconnect = Frame::from(chat_sio_codec::SocketPacket::Disconnect { nsp: namespace }.to_frame());
+    axum::serve(crate::write_stall::GuardedListener::new(listener, crate::write_stall::WRITE_STALL_LIMIT), router)
         .with_graceful_shutdown(async move {
             shutdown_signal().await;
             tracing::info!("shutting down: finishing in-flight commits, then closing sockets");
             let (done, drained) = oneshot::channel();
             handle.send(HostInput::Drain { done });
             let _ = tokio::time::timeout(Duration::from_secs(10), drained).await;
-            io_for_shutdown.close().await;
+            transport.close_all(&disconnect, Duration::from_secs(2)).await;
         })
         .await
         .map_err(|error| format!("server error: {error}"))?;

@@ -1,10 +1,9 @@
 //! Connections whose peer stops reading are closed after [`WRITE_STALL_LIMIT`].
 //!
 //! A client that never reads fills the kernel's buffers, then the WebSocket writer waits
-//! on it forever. socketioxide's per-socket queue stays bounded (see [`crate::send_buffer`]),
-//! but the writer task never gets past its pending write, so the session never finishes
-//! closing: even after the heartbeat gives up on it, the socket, its queue and its TCP
-//! connection stay. Every accepted connection is therefore wrapped: a write (or flush)
+//! on it forever. The session's queue stays bounded (see [`crate::send_buffer`]), but the
+//! connection's task never gets past its pending write (nor to its heartbeat), so the
+//! session never closes: the socket, its queue and its TCP connection stay. Every accepted connection is therefore wrapped: a write (or flush)
 //! that makes no progress for the limit fails, and the connection then fails its reads
 //! too, so both halves end and the session closes as if the peer had gone.
 

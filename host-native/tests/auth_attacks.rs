@@ -87,10 +87,14 @@ fn token_attacks() -> Vec<Attack> {
 /// A refused handshake: CONNECT_ERROR `UNAUTHORIZED`, and the `n`-th refusal log line
 /// names the reason and carries a correlation id.
 fn assert_refused_and_logged(server: &Server, verdict: Handshake, n: usize, reason: &str, what: &str) {
-    assert_eq!(verdict, Handshake::Refused(json!({ "message": "UNAUTHORIZED" })), "{what}");
+    let Handshake::Refused(refusal) = verdict else { panic!("{what}: not refused: {verdict:?}") };
+    assert_eq!(refusal["message"], "UNAUTHORIZED", "{what}: {refusal}");
+    assert_eq!(refusal["data"]["code"], "UNAUTHORIZED", "{what}: err.data is {{ code, message, correlationId }}: {refusal}");
     let line = server.wait_log_line("refused: UNAUTHORIZED", n);
     assert!(line.contains(reason), "{what}: the log line does not give the reason {reason:?}: {line}");
     assert!(line.contains("correlation_id") && uuid_in(&line).is_some(), "{what}: no correlation id in {line}");
+    let id = refusal["data"]["correlationId"].as_str().unwrap_or_else(|| panic!("{what}: no correlationId in {refusal}"));
+    assert!(line.contains(id), "{what}: the client's correlation id {id} is not the logged one: {line}");
 }
 
 #[test]

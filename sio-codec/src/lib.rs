@@ -205,14 +205,11 @@ impl SocketPacket {
                 if let Some(id) = id {
                     out.push_str(&id.to_string());
                 }
-                let mut all = Vec::with_capacity(args.len() + 1);
-                all.push(Value::String(event.clone()));
-                all.extend(args.iter().cloned());
-                out.push_str(&Value::Array(all).to_string());
+                push_array(&mut out, Some(event), args);
             }
             SocketPacket::Ack { id, args, .. } => {
                 out.push_str(&id.to_string());
-                out.push_str(&Value::Array(args.clone()).to_string());
+                push_array(&mut out, None, args);
             }
             SocketPacket::ConnectError { data, .. } => out.push_str(&data.to_string()),
         }
@@ -336,6 +333,26 @@ pub fn event_frame(nsp: &str, event: &str, payload_json: &str) -> String {
     out.push_str(payload_json);
     out.push(']');
     out
+}
+
+/// `[first?, ...args]` as JSON, written in place (the arguments are not copied).
+fn push_array(out: &mut String, first: Option<&str>, args: &[Value]) {
+    use std::fmt::Write;
+    out.push('[');
+    let mut comma = false;
+    if let Some(first) = first {
+        // Writing a `Value` (or a `str` as one) into a `String` cannot fail.
+        let _ = write!(out, "{}", Value::from(first));
+        comma = true;
+    }
+    for arg in args {
+        if comma {
+            out.push(',');
+        }
+        let _ = write!(out, "{arg}");
+        comma = true;
+    }
+    out.push(']');
 }
 
 /// A packet names its namespace, followed by a comma, unless it is the main one.

@@ -92,6 +92,10 @@ pub struct ServeArgs {
     /// ...and a connection whose pong takes longer than this is closed.
     #[arg(long, env = "PING_TIMEOUT_MS", default_value_t = 20_000, value_parser = clap::value_parser!(u64).range(1..))]
     pub ping_timeout_ms: u64,
+    /// A session that has no socket for this many milliseconds (never connected to the
+    /// namespace, refused, or left it) is closed at its next heartbeat.
+    #[arg(long, env = "CONNECT_TIMEOUT_MS", default_value_t = 45_000)]
+    pub connect_timeout_ms: u64,
     /// Demo mode: `--demo` (or `true`) also serves POST /api/demo/token, which signs a
     /// token for ANY user name: NO REAL AUTHENTICATION, local trials only. `false` turns
     /// off the demo web page at `/` as well

@@ -71,6 +71,7 @@ pub async fn serve(args: ServeArgs) -> anyhow_like::Result<()> {
         namespace: namespace.clone(),
         ping_interval: Duration::from_millis(args.ping_interval_ms),
         ping_timeout: Duration::from_millis(args.ping_timeout_ms),
+        connect_timeout: Duration::from_millis(args.connect_timeout_ms),
         max_payload: limits.max_payload_bytes,
     };
     let transport = Transport::new(settings, handle.clone(), naming);

@@ -28,10 +28,6 @@ use std::collections::HashMap;
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
 
-/// How long a session may stay without a socket (Socket.IO's default `connectTimeout`);
-/// checked at each heartbeat.
-pub const CONNECT_TIMEOUT: Duration = Duration::from_secs(45);
-
 /// Where the server answers (socket.io-client's default `path`).
 pub const PATH: &str = "/socket.io";
 
@@ -42,6 +38,10 @@ pub struct Settings {
     pub namespace: String,
     pub ping_interval: Duration,
     pub ping_timeout: Duration,
+    /// How long a session may stay without a socket (Socket.IO's `connectTimeout`): a
+    /// client refused, or gone from the namespace, must not hold a session by answering
+    /// pings alone. Checked at each heartbeat.
+    pub connect_timeout: Duration,
     /// Largest packet (WebSocket message or polling body) accepted, in bytes.
     pub max_payload: usize,
 }

@@ -103,7 +103,7 @@ async fn heartbeat(transport: Arc<Transport>, session: Arc<Session>) {
         if session.is_closed() || session.carrier() != Carrier::Polling {
             return;
         }
-        if session.lonely_for() > super::CONNECT_TIMEOUT {
+        if session.lonely_for() > settings.connect_timeout {
             transport.close(&session, "no socket within the connect timeout");
             return;
         }

@@ -240,9 +240,7 @@ impl Session {
         }
     }
 
-    /// How long the session has been without a socket (zero while it has one). Socket.IO
-    /// closes such a session after its `connectTimeout`: a client refused or gone from the
-    /// namespace must not hold a session by answering pings alone.
+    /// How long the session has been without a socket (zero while it has one).
     pub fn lonely_for(&self) -> Duration {
         self.state().lonely_since.map_or(Duration::ZERO, |since| since.elapsed())
     }

@@ -176,7 +176,7 @@ async fn run(transport: &Transport, session: &Arc<Session>, socket: &mut Socket)
                 if awaiting_pong {
                     return "ping timeout";
                 }
-                if session.lonely_for() > super::CONNECT_TIMEOUT {
+                if session.lonely_for() > settings.connect_timeout {
                     return "no socket within the connect timeout";
                 }
                 session.send_control(Frame::from_static("2"));

@@ -17,7 +17,7 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 pub const SECRET: &str = "attack-test-secret-0123456789abcdef";
 
 /// Settings a developer's shell may have set; a test's server must not inherit them.
-pub const SETTINGS: [&str; 13] = [
+pub const SETTINGS: [&str; 16] = [
     "DATABASE_URL",
     "CHAT_DATA_DIR",
     "BIND",
@@ -31,6 +31,9 @@ pub const SETTINGS: [&str; 13] = [
     "PRESENCE_THROTTLE_MS",
     "MAX_PAYLOAD_BYTES",
     "MAX_GROUP_MEMBERS",
+    "PING_INTERVAL_MS",
+    "PING_TIMEOUT_MS",
+    "CONNECT_TIMEOUT_MS",
 ];
 
 pub struct Server {

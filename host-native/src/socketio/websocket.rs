@@ -222,3 +222,40 @@ fn write(cx: &mut Context<'_>, session: &Session, socket: &mut Socket, batch: &m
         };
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn headers(pairs: &[(&'static str, &'static str)]) -> HeaderMap {
+        let mut headers = HeaderMap::new();
+        for (name, value) in pairs {
+            headers.append(*name, HeaderValue::from_static(value));
+        }
+        headers
+    }
+
+    const HANDSHAKE: [(&str, &str); 4] = [
+        ("connection", "keep-alive, Upgrade"),
+        ("upgrade", "websocket"),
+        ("sec-websocket-version", "13"),
+        ("sec-websocket-key", "dGhlIHNhbXBsZSBub25jZQ=="),
+    ];
+
+    #[test]
+    fn a_valid_handshake_gets_the_rfc_6455_accept_key() {
+        // The example of RFC 6455 §1.3.
+        assert_eq!(accept_key(&headers(&HANDSHAKE)).unwrap(), "s3pPLMBiTxaQ9kYGzzhZRbK+xOo=");
+    }
+
+    #[test]
+    fn a_handshake_missing_any_part_is_refused() {
+        for left_out in 0..HANDSHAKE.len() {
+            let partial: Vec<_> = HANDSHAKE.iter().enumerate().filter(|(i, _)| *i != left_out).map(|(_, pair)| *pair).collect();
+            assert!(accept_key(&headers(&partial)).is_none(), "accepted without {}", HANDSHAKE[left_out].0);
+        }
+        let mut old_version = HANDSHAKE;
+        old_version[2] = ("sec-websocket-version", "8");
+        assert!(accept_key(&headers(&old_version)).is_none());
+    }
+}

@@ -392,6 +392,69 @@ pub fn event_head(text: &str) -> Option<(String, Option<u64>, String)> {
     Some((nsp, id, event))
 }
 
+/// What a client's text packet asks of a server that serves one namespace: the rules
+/// every host follows, in one place.
+#[derive(Clone, Debug, PartialEq)]
+pub enum ClientAsks {
+    /// `2<data>`: answer `3<data>` (Engine.IO v4 clients do not ping; an answer costs nothing).
+    Ping(String),
+    /// `3`: the answer to the server's ping.
+    Pong,
+    /// `1`: the client closes the session.
+    Close,
+    /// Nothing to do: a noop or upgrade packet, a packet for a namespace other than the
+    /// server's, an answer to a server emit, a client-sent error.
+    Nothing,
+    /// A CONNECT to another namespace: send this CONNECT_ERROR frame back.
+    Refuse(String),
+    /// CONNECT to the namespace, with the handshake's `auth` (`None` when absent or null).
+    Connect { auth: Option<Value> },
+    /// An event and its first argument: `null` when it has none, or when its arguments do
+    /// not parse (it is still an event: the server answers it with an error).
+    Event { id: Option<u64>, event: String, payload: Value },
+    /// The client leaves the namespace.
+    Disconnect,
+    /// Not readable as Engine.IO or Socket.IO: close the session.
+    Unreadable(CodecError),
+}
+
+/// Reads one text packet from a client of a server serving `namespace`; also how many
+/// binary attachments follow it (the chat uses none: they are to be dropped).
+pub fn read_client_packet(text: &str, namespace: &str) -> (ClientAsks, u64) {
+    let body = match decode_engine(text) {
+        Ok(EnginePacket::Message(body)) => body,
+        Ok(EnginePacket::Ping(data)) => return (ClientAsks::Ping(data.to_owned()), 0),
+        Ok(EnginePacket::Pong(_)) => return (ClientAsks::Pong, 0),
+        Ok(EnginePacket::Close) => return (ClientAsks::Close, 0),
+        Ok(EnginePacket::Open(_) | EnginePacket::Upgrade | EnginePacket::Noop) => return (ClientAsks::Nothing, 0),
+        Err(error) => return (ClientAsks::Unreadable(error), 0),
+    };
+    let binary = attachments(body);
+    let packet = match SocketPacket::decode(body) {
+        Ok(packet) => packet,
+        Err(error) => match event_head(body) {
+            Some((nsp, id, event)) => SocketPacket::Event { nsp, id, event, args: Vec::new() },
+            None => return (ClientAsks::Unreadable(error), binary),
+        },
+    };
+    if packet.nsp() != namespace {
+        let asks = match packet {
+            SocketPacket::Connect { nsp, .. } => {
+                ClientAsks::Refuse(SocketPacket::ConnectError { nsp, data: serde_json::json!({ "message": "Invalid namespace" }) }.to_frame())
+            }
+            _ => ClientAsks::Nothing,
+        };
+        return (asks, binary);
+    }
+    let asks = match packet {
+        SocketPacket::Connect { data, .. } => ClientAsks::Connect { auth: data.filter(|auth| !auth.is_null()) },
+        SocketPacket::Event { id, event, args, .. } => ClientAsks::Event { id, event, payload: args.into_iter().next().unwrap_or(Value::Null) },
+        SocketPacket::Disconnect { .. } => ClientAsks::Disconnect,
+        SocketPacket::Ack { .. } | SocketPacket::ConnectError { .. } => ClientAsks::Nothing,
+    };
+    (asks, binary)
+}
+
 /// A whole WebSocket text frame, decoded as far as it goes.
 #[derive(Clone, Debug, PartialEq)]
 pub enum Frame<'a> {
@@ -413,6 +476,50 @@ pub fn decode_frame(frame: &str) -> Result<Frame<'_>, CodecError> {
 mod tests {
     use super::*;
     use serde_json::json;
+
+    #[test]
+    fn a_client_packet_is_read_for_the_server_s_namespace() {
+        let nsp = "/chat";
+        assert_eq!(read_client_packet("3", nsp), (ClientAsks::Pong, 0));
+        assert_eq!(read_client_packet("2x", nsp), (ClientAsks::Ping("x".into()), 0));
+        assert_eq!(read_client_packet("1", nsp), (ClientAsks::Close, 0));
+        assert_eq!(read_client_packet("6", nsp), (ClientAsks::Nothing, 0));
+        assert_eq!(read_client_packet(r#"40/chat,{"token":"t"}"#, nsp), (ClientAsks::Connect { auth: Some(json!({ "token": "t" })) }, 0));
+        assert_eq!(read_client_packet("40/chat,", nsp), (ClientAsks::Connect { auth: None }, 0));
+        assert_eq!(read_client_packet("41/chat,", nsp), (ClientAsks::Disconnect, 0));
+        assert_eq!(
+            read_client_packet(r#"42/chat,7["message:send",{"a":1},"ignored"]"#, nsp),
+            (ClientAsks::Event { id: Some(7), event: "message:send".into(), payload: json!({ "a": 1 }) }, 0)
+        );
+        assert_eq!(read_client_packet(r#"42/chat,["presence:ping"]"#, nsp).0, ClientAsks::Event { id: None, event: "presence:ping".into(), payload: Value::Null });
+        assert_eq!(read_client_packet(r#"43/chat,1[null]"#, nsp).0, ClientAsks::Nothing, "answers to server emits are ignored");
+    }
+
+    #[test]
+    fn a_connect_to_another_namespace_is_refused_and_its_other_packets_ignored() {
+        assert_eq!(read_client_packet("40", "/chat"), (ClientAsks::Refuse(r#"44{"message":"Invalid namespace"}"#.into()), 0));
+        assert_eq!(read_client_packet(r#"42["x",1]"#, "/chat").0, ClientAsks::Nothing);
+    }
+
+    #[test]
+    fn an_event_whose_arguments_do_not_parse_is_still_an_event() {
+        let (asks, _) = read_client_packet(r#"423["message:send",{"body":"\ud800"]"#, "/");
+        assert_eq!(asks, ClientAsks::Event { id: Some(3), event: "message:send".into(), payload: Value::Null });
+    }
+
+    #[test]
+    fn a_binary_event_says_how_many_attachments_follow() {
+        let (asks, binary) = read_client_packet(r#"452-["upload",{"_placeholder":true,"num":0},{"_placeholder":true,"num":1}]"#, "/");
+        assert_eq!(binary, 2);
+        assert!(matches!(asks, ClientAsks::Event { .. }));
+    }
+
+    #[test]
+    fn what_is_not_engine_io_is_unreadable() {
+        assert!(matches!(read_client_packet("", "/").0, ClientAsks::Unreadable(_)));
+        assert!(matches!(read_client_packet("9", "/").0, ClientAsks::Unreadable(_)));
+        assert!(matches!(read_client_packet("4zzz", "/").0, ClientAsks::Unreadable(_)));
+    }
 
     #[test]
     fn an_event_frame_from_raw_json_is_the_frame_of_the_parsed_packet() {

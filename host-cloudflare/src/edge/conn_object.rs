@@ -16,9 +16,9 @@ use chat_core::error::ChatError;
 use chat_core::intake::{overload_error, EventPace, SenderPace, Verdict};
 use chat_core::route::{connect_envelope, event_envelope, event_reply, Envelope, Outbox, Reply, UserMsg};
 use chat_core::Effect;
-use chat_sio_codec::{decode_frame, event_frame, EnginePacket, Frame, SocketPacket};
+use chat_sio_codec::{event_frame, read_client_packet, ClientAsks, EnginePacket, SocketPacket};
 use serde::{Deserialize, Serialize};
-use serde_json::{json, Value};
+use serde_json::json;
 use std::cell::RefCell;
 use worker::*;
 
@@ -200,25 +200,15 @@ impl ConnObject {
         Ok(())
     }
 
-    async fn packet(&self, ws: &WebSocket, packet: SocketPacket, cfg: &EdgeConfig) -> Result<()> {
+    /// A Socket.IO packet for the chat namespace (see `chat_sio_codec::read_client_packet`).
+    async fn packet(&self, ws: &WebSocket, asks: ClientAsks, cfg: &EdgeConfig) -> Result<()> {
         let mut state = Self::load(ws);
-        if packet.nsp() != cfg.namespace {
-            if matches!(packet, SocketPacket::Connect { .. }) {
-                let refused = SocketPacket::ConnectError { nsp: packet.nsp().to_string(), data: json!({ "message": "Invalid namespace" }) };
-                ws.send_with_str(refused.to_frame())?;
-            }
-            return Ok(());
-        }
-        match packet {
-            SocketPacket::Connect { data, .. } => {
+        match asks {
+            ClientAsks::Connect { auth } => {
                 if state.connected || state.pending {
                     return Ok(());
                 }
-                let handshake = Handshake {
-                    auth: data.filter(|d| !d.is_null()),
-                    authorization_header: state.authorization.clone(),
-                    query_token: state.query_token.clone(),
-                };
+                let handshake = Handshake { auth, authorization_header: state.authorization.clone(), query_token: state.query_token.clone() };
                 let mut out = Outbox::default();
                 let mut core = Core::new(cfg.limits.clone(), ids());
                 let provisional = SocketId::new(state.sid.clone());
@@ -243,7 +233,7 @@ impl ConnObject {
                     self.courier.send(&self.env, None, vec![(Dest::User(user), Item::User(connect))]).await;
                 }
             }
-            SocketPacket::Event { id, event, args, .. } => {
+            ClientAsks::Event { id, event, payload } => {
                 let (true, Some(socket)) = (state.connected, Self::the_socket_id(&state)) else { return Ok(()) };
                 let at = now();
                 let pace = state.pace.get_or_insert_with(|| SenderPace::new(EventPace::of(&cfg.limits), at));
@@ -264,7 +254,6 @@ impl ConnObject {
                     }
                 }
                 let user = UserId::new(state.user.clone().unwrap_or_default());
-                let payload = args.into_iter().next().unwrap_or(Value::Null);
                 match event_envelope(user, socket, event, &payload, id.map(AckId)) {
                     Ok(Envelope::ToUser(user, msg)) => {
                         let mut items = vec![(Dest::User(user.clone()), Item::User(msg))];
@@ -278,8 +267,9 @@ impl ConnObject {
                     Err((reply, error)) => self.answer_here(ws, &mut state, cfg, reply, error)?,
                 }
             }
-            SocketPacket::Disconnect { .. } => self.gone(ws).await?,
-            SocketPacket::Ack { .. } | SocketPacket::ConnectError { .. } => {}
+            ClientAsks::Disconnect => self.gone(ws).await?,
+            // Everything else is answered where the frame is read (`websocket_message`).
+            _ => {}
         }
         Ok(())
     }
@@ -318,40 +308,37 @@ impl DurableObject for ConnObject {
                 return self.gone(&ws).await;
             }
         };
-        if let Some(count) = text.strip_prefix('4').map(chat_sio_codec::attachments).filter(|n| *n > 0) {
-            let mut state = Self::load(&ws);
-            state.skip_binary += count;
-            Self::save(&ws, &state);
-        }
         if text.len() > cfg.limits.max_payload_bytes {
             // Socket.IO cannot answer an oversize packet: the connection closes (§10).
             let _ = ws.close(Some(1009), Some("message too big"));
             return self.gone(&ws).await;
         }
-        match decode_frame(&text) {
-            Ok(Frame::Engine(EnginePacket::Pong(_))) => {
+        let (asks, attachments) = read_client_packet(&text, &cfg.namespace);
+        if attachments > 0 {
+            let mut state = Self::load(&ws);
+            state.skip_binary += attachments;
+            Self::save(&ws, &state);
+        }
+        match asks {
+            ClientAsks::Pong => {
                 let mut state = Self::load(&ws);
                 state.last_pong = now().0;
                 Self::save(&ws, &state);
                 Ok(())
             }
-            Ok(Frame::Engine(EnginePacket::Ping(data))) => ws.send_with_str(format!("3{data}")),
-            Ok(Frame::Engine(EnginePacket::Close)) => {
+            ClientAsks::Ping(data) => ws.send_with_str(format!("3{data}")),
+            ClientAsks::Close => {
                 let _ = ws.close(Some(1000), Some("client closed"));
                 self.gone(&ws).await
             }
-            Ok(Frame::Engine(_)) => Ok(()),
-            Ok(Frame::Socket(packet)) => self.packet(&ws, packet, &cfg).await,
-            Err(error) => {
-                // An event whose arguments do not parse is still an event: the core answers it.
-                if let Some((nsp, id, event)) = text.strip_prefix('4').and_then(chat_sio_codec::event_head) {
-                    let packet = SocketPacket::Event { nsp, id, event, args: vec![Value::Null] };
-                    return self.packet(&ws, packet, &cfg).await;
-                }
+            ClientAsks::Nothing => Ok(()),
+            ClientAsks::Refuse(frame) => ws.send_with_str(frame),
+            ClientAsks::Unreadable(error) => {
                 log(chat_core::effect::LogLevel::Warn, None, &format!("closing socket on a malformed packet: {error}"));
                 let _ = ws.close(Some(1002), Some("parse error"));
                 self.gone(&ws).await
             }
+            asks @ (ClientAsks::Connect { .. } | ClientAsks::Event { .. } | ClientAsks::Disconnect) => self.packet(&ws, asks, &cfg).await,
         }
     }
 

@@ -1,12 +1,12 @@
 //! What the client sends, whatever carries it: Engine.IO packets, and the Socket.IO
-//! packets inside them, become driver inputs.
+//! packets inside them (read by the codec's `read_client_packet`, as the edge host reads
+//! them), become driver inputs.
 
 use super::session::{Frame, Session};
 use super::{SocketHandle, Transport};
 use crate::driver::HostInput;
 use chat_core::auth::Handshake;
-use chat_sio_codec::{decode_engine, EnginePacket, SocketPacket};
-use serde_json::{json, Value};
+use chat_sio_codec::{read_client_packet, ClientAsks};
 use std::sync::Arc;
 
 /// What the carrier does after a packet.
@@ -22,74 +22,40 @@ pub enum Flow {
 impl Transport {
     /// One Engine.IO text packet from the client.
     pub(super) fn packet(&self, session: &Arc<Session>, text: &str) -> Flow {
-        match decode_engine(text) {
-            Ok(EnginePacket::Message(body)) => self.socket_packet(session, body),
-            Ok(EnginePacket::Pong(_)) => {
-                session.pong.notify_waiters();
-                Flow::Pong
-            }
-            // Engine.IO v4 clients do not ping, but an answer costs nothing.
-            Ok(EnginePacket::Ping(data)) => {
-                session.send_control(Frame::from(format!("3{data}")));
-                Flow::Continue
-            }
-            Ok(EnginePacket::Close) => Flow::Close,
-            Ok(EnginePacket::Noop | EnginePacket::Upgrade | EnginePacket::Open(_)) => Flow::Continue,
-            Err(error) => {
-                tracing::info!(sid = session.sid(), %error, "closing a session on an unreadable Engine.IO packet");
-                Flow::Close
-            }
-        }
-    }
-
-    fn socket_packet(&self, session: &Arc<Session>, body: &str) -> Flow {
-        let attachments = chat_sio_codec::attachments(body);
+        let (asks, attachments) = read_client_packet(text, &self.settings.namespace);
         if attachments > 0 {
             session.expect_binary(attachments);
         }
-        let packet = match SocketPacket::decode(body) {
-            Ok(packet) => packet,
-            // An event whose arguments do not parse is still an event: the core answers it.
-            Err(error) => match chat_sio_codec::event_head(body) {
-                Some((nsp, id, event)) => SocketPacket::Event { nsp, id, event, args: Vec::new() },
-                None => {
-                    tracing::info!(sid = session.sid(), %error, "closing a session on an unreadable Socket.IO packet");
-                    return Flow::Close;
-                }
-            },
-        };
-        let namespace = &self.settings.namespace;
-        if packet.nsp() != namespace {
-            if let SocketPacket::Connect { nsp, .. } = packet {
-                let refused = SocketPacket::ConnectError { nsp, data: json!({ "message": "Invalid namespace" }) };
-                session.send_control(Frame::from(refused.to_frame()));
+        match asks {
+            ClientAsks::Pong => {
+                session.pong.notify_waiters();
+                return Flow::Pong;
             }
-            return Flow::Continue;
-        }
-        match packet {
-            SocketPacket::Connect { data, .. } => {
+            ClientAsks::Ping(data) => session.send_control(Frame::from(format!("3{data}"))),
+            ClientAsks::Close => return Flow::Close,
+            ClientAsks::Nothing => {}
+            ClientAsks::Refuse(frame) => session.send_control(Frame::from(frame)),
+            ClientAsks::Unreadable(error) => {
+                tracing::info!(sid = session.sid(), %error, "closing a session on an unreadable packet");
+                return Flow::Close;
+            }
+            ClientAsks::Connect { auth } => {
                 let socket = self.socket_id();
-                let Some(credentials) = session.begin_connect(&socket) else { return Flow::Continue };
-                let handshake = Handshake {
-                    auth: data.filter(|auth| !auth.is_null()),
-                    authorization_header: credentials.authorization,
-                    query_token: credentials.query_token,
-                };
-                self.driver.send(HostInput::Connect { socket: SocketHandle { id: socket, session: session.clone() }, handshake });
+                if let Some(credentials) = session.begin_connect(&socket) {
+                    let handshake = Handshake { auth, authorization_header: credentials.authorization, query_token: credentials.query_token };
+                    self.driver.send(HostInput::Connect { socket: SocketHandle { id: socket, session: session.clone() }, handshake });
+                }
             }
-            SocketPacket::Event { id, event, args, .. } => {
+            ClientAsks::Event { id, event, payload } => {
                 if let Some(socket) = session.connected_socket() {
-                    let payload = args.into_iter().next().unwrap_or(Value::Null);
                     self.driver.send(HostInput::Event { socket, event, payload, ack: id });
                 }
             }
-            SocketPacket::Disconnect { .. } => {
+            ClientAsks::Disconnect => {
                 if let Some(socket) = session.leave() {
                     self.driver.send(HostInput::Disconnect { socket });
                 }
             }
-            // Answers to server emits (the server asks for none) and client-sent errors.
-            SocketPacket::Ack { .. } | SocketPacket::ConnectError { .. } => {}
         }
         Flow::Continue
     }

@@ -250,9 +250,9 @@ mod tests {
 
     #[test]
     fn a_handshake_missing_any_part_is_refused() {
-        for left_out in 0..HANDSHAKE.len() {
+        for (left_out, (name, _)) in HANDSHAKE.iter().enumerate() {
             let partial: Vec<_> = HANDSHAKE.iter().enumerate().filter(|(i, _)| *i != left_out).map(|(_, pair)| *pair).collect();
-            assert!(accept_key(&headers(&partial)).is_none(), "accepted without {}", HANDSHAKE[left_out].0);
+            assert!(accept_key(&headers(&partial)).is_none(), "accepted without {name}");
         }
         let mut old_version = HANDSHAKE;
         old_version[2] = ("sec-websocket-version", "8");

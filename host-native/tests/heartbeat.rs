@@ -46,20 +46,24 @@ fn a_session_that_never_connects_a_socket_is_closed_after_the_connect_timeout() 
     assert!(!keep_polling(&server, &path, Duration::from_secs(10), true), "a session without a socket lived 10 s");
 }
 
+/// Opens a polling session and connects a socket of alice's in it; its path.
+fn open_connected(server: &Server) -> String {
+    let path = open(server);
+    let connect = format!("40{}", json!({ "token": good_token("alice") }));
+    assert_eq!(server.request("POST", &path, &[], connect.as_bytes()).status, 200);
+    path
+}
+
 #[test]
 fn a_session_with_a_socket_lives_while_it_answers_pings() {
     let server = server();
-    let path = open(&server);
-    let connect = format!("40{}", json!({ "token": good_token("alice") }));
-    assert_eq!(server.request("POST", &path, &[], connect.as_bytes()).status, 200);
+    let path = open_connected(&server);
     assert!(keep_polling(&server, &path, Duration::from_secs(2), true), "a connected session that answers pings was closed");
 }
 
 #[test]
 fn a_session_that_stops_answering_pings_is_closed() {
     let server = server();
-    let path = open(&server);
-    let connect = format!("40{}", json!({ "token": good_token("alice") }));
-    assert_eq!(server.request("POST", &path, &[], connect.as_bytes()).status, 200);
+    let path = open_connected(&server);
     assert!(!keep_polling(&server, &path, Duration::from_secs(10), false), "a session that never answered a ping lived 10 s");
 }

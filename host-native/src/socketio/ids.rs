@@ -3,7 +3,7 @@
 const ALPHABET: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
 
 /// `len` random characters of the URL-safe base64 alphabet.
-pub fn random_id(len: usize) -> String {
+fn random_id(len: usize) -> String {
     let mut bytes = vec![0u8; len];
     if getrandom::fill(&mut bytes).is_err() {
         // No OS randomness is a broken machine; guessable session ids would let anyone

@@ -71,10 +71,6 @@ impl Transport {
         self.sessions.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
     }
 
-    pub fn settings(&self) -> &Settings {
-        &self.settings
-    }
-
     /// A new session, registered, with its Engine.IO open packet queued first.
     fn open(&self, carrier: Carrier, credentials: Credentials) -> Arc<Session> {
         let sid = ids::session_id();

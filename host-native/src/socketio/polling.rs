@@ -97,7 +97,7 @@ fn text(body: String) -> Response {
 /// Pings a polling session every interval and closes it when no pong comes in time;
 /// ends when the session closes or moves to WebSocket (whose task pings from then on).
 async fn heartbeat(transport: Arc<Transport>, session: Arc<Session>) {
-    let settings = transport.settings().clone();
+    let settings = transport.settings.clone();
     loop {
         tokio::time::sleep(settings.ping_interval).await;
         if session.is_closed() || session.carrier() != Carrier::Polling {

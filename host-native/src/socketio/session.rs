@@ -17,7 +17,7 @@ use tokio_tungstenite::tungstenite::Utf8Bytes;
 pub type Frame = Utf8Bytes;
 
 /// Frames one session may have waiting to be written (see [`crate::send_buffer`]).
-pub const MAX_QUEUED_FRAMES: usize = crate::send_buffer::MAX_BUFFERED_PACKETS;
+pub use crate::send_buffer::MAX_BUFFERED_PACKETS as MAX_QUEUED_FRAMES;
 
 /// The outcome of queueing a frame.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -218,10 +218,7 @@ impl Session {
     pub fn leave(&self) -> Option<SocketId> {
         let mut state = self.state();
         state.lonely_since.get_or_insert_with(Instant::now);
-        match std::mem::replace(&mut state.socket, SocketState::None) {
-            SocketState::Connecting(socket) | SocketState::Connected(socket) => Some(socket),
-            SocketState::None => None,
-        }
+        state.take_socket()
     }
 
     /// Closes the session: writers stop; the socket that was there (to report as gone).
@@ -234,10 +231,7 @@ impl Session {
         state.phase = Phase::Closed;
         state.queue = VecDeque::new();
         state.wake_writer();
-        match std::mem::replace(&mut state.socket, SocketState::None) {
-            SocketState::Connecting(socket) | SocketState::Connected(socket) => Some(socket),
-            SocketState::None => None,
-        }
+        state.take_socket()
     }
 
     /// How long the session has been without a socket (zero while it has one).
@@ -372,6 +366,14 @@ impl State {
         match &self.writer {
             Some(waker) if waker.will_wake(cx.waker()) => {}
             _ => self.writer = Some(cx.waker().clone()),
+        }
+    }
+
+    /// The socket that was there (connected or connecting); none is there afterwards.
+    fn take_socket(&mut self) -> Option<SocketId> {
+        match std::mem::replace(&mut self.socket, SocketState::None) {
+            SocketState::Connecting(socket) | SocketState::Connected(socket) => Some(socket),
+            SocketState::None => None,
         }
     }
 

@@ -388,6 +388,99 @@ async fn healthy_until_closed(db: TestDb) {
 
 // --- SQLite specifics ------------------------------------------------------------------
 
+fn find(sender: &str, client: &str) -> StorageOp {
+    StorageOp::FindMessage { sender: UserId::from(sender), client_id: ClientId::from(client) }
+}
+
+/// Asks for `client` until the store's clientId filter has had time to load, checking
+/// every answer: before and after loading the answer must be the same.
+async fn find_repeatedly(store: &Store, sender: &str, client: &str) -> StorageResult {
+    let first = store.apply(&find(sender, client)).await;
+    for _ in 0..20 {
+        tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+        assert_eq!(store.apply(&find(sender, client)).await, first, "{sender}/{client}");
+    }
+    first
+}
+
+#[tokio::test]
+async fn a_retried_client_id_is_found_after_a_restart() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("chat.db");
+    let store = Store::connect(path.to_str().unwrap()).await.unwrap();
+    store.migrate().await.unwrap();
+    store.apply(&create(group("c1", &["ann", "ben"]))).await;
+    let sent = message("c1", 1, "ann", "\u{1}0 nul-escaped client", "hello");
+    assert_eq!(store.apply(&commit("c1", vec![Write::Message(sent.clone())])).await, StorageResult::Committed);
+    store.close().await;
+
+    let store = Store::connect(path.to_str().unwrap()).await.unwrap();
+    store.migrate().await.unwrap();
+    assert_eq!(find_repeatedly(&store, "ann", "\u{1}0 nul-escaped client").await, StorageResult::Message(Some(sent)));
+    assert_eq!(find_repeatedly(&store, "ben", "\u{1}0 nul-escaped client").await, StorageResult::Message(None));
+    store.close().await;
+}
+
+#[tokio::test]
+async fn a_client_id_committed_in_this_process_is_found_at_once() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = Store::connect(dir.path().join("chat.db").to_str().unwrap()).await.unwrap();
+    store.migrate().await.unwrap();
+    store.apply(&create(group("c1", &["ann", "ben"]))).await;
+    assert_eq!(find_repeatedly(&store, "ann", "k1").await, StorageResult::Message(None));
+    for seq in 1..=50 {
+        let sent = message("c1", seq, "ann", &format!("k{seq}"), "hi");
+        assert_eq!(store.apply(&commit("c1", vec![Write::Message(sent.clone())])).await, StorageResult::Committed);
+        assert_eq!(store.apply(&find("ann", &format!("k{seq}"))).await, StorageResult::Message(Some(sent)));
+    }
+    store.close().await;
+}
+
+/// Opens a second store on `ours`' file (as another process would) and stores ann's `k1`
+/// and `k2` in chat c1 through it, after `ours` has loaded its clientId filter.
+async fn another_process_stores_k1_and_k2(ours: &Store, path: &std::path::Path) -> (Store, Message) {
+    ours.apply(&create(group("c1", &["ann", "ben"]))).await;
+    find_repeatedly(ours, "ann", "warm-up").await;
+    let other = Store::connect(path.to_str().unwrap()).await.unwrap();
+    let first = message("c1", 1, "ann", "k1", "from the other process");
+    let second = message("c1", 2, "ann", "k2", "from the other process");
+    for sent in [&first, &second] {
+        assert_eq!(other.apply(&commit("c1", vec![Write::Message(sent.clone())])).await, StorageResult::Committed);
+    }
+    (other, second)
+}
+
+/// One SQLite file is one process's. If another writes it anyway, the first sign of it
+/// (here a commit whose seq the other took) makes every later lookup read the file.
+#[tokio::test]
+async fn client_ids_stored_by_another_process_are_found_after_a_sequence_clash() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("chat.db");
+    let ours = Store::connect(path.to_str().unwrap()).await.unwrap();
+    ours.migrate().await.unwrap();
+    let (other, theirs) = another_process_stores_k1_and_k2(&ours, &path).await;
+    let clash = message("c1", 1, "ann", "k9", "ours");
+    assert!(matches!(ours.apply(&commit("c1", vec![Write::Message(clash)])).await, StorageResult::Failed(_)));
+    assert_eq!(ours.apply(&find("ann", "k2")).await, StorageResult::Message(Some(theirs)));
+    other.close().await;
+    ours.close().await;
+}
+
+/// As above, when the sign is a message insert that breaks a unique key.
+#[tokio::test]
+async fn client_ids_stored_by_another_process_are_found_after_a_unique_key_clash() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("chat.db");
+    let ours = Store::connect(path.to_str().unwrap()).await.unwrap();
+    ours.migrate().await.unwrap();
+    let (other, theirs) = another_process_stores_k1_and_k2(&ours, &path).await;
+    let clash = Message { id: MessageId::new("another id"), ..message("c1", 3, "ann", "k1", "ours") };
+    assert!(matches!(ours.apply(&commit("c1", vec![Write::Message(clash)])).await, StorageResult::Failed(_)));
+    assert_eq!(ours.apply(&find("ann", "k2")).await, StorageResult::Message(Some(theirs)));
+    other.close().await;
+    ours.close().await;
+}
+
 #[tokio::test]
 async fn sqlite_file_is_created_in_wal_mode_from_a_plain_path() {
     use sqlx::{Connection, SqliteConnection};

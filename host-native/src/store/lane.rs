@@ -1,7 +1,8 @@
 //! The SQLite lane: one thread that owns the file's write connection and carries out every
 //! write (commits, chat creation), and one that answers the hot reads (the `clientId`
 //! lookup of each send, the user load of each handshake) on a read-only connection, both
-//! with cached prepared statements.
+//! with cached prepared statements. A `clientId` the [`ClientIdFilter`] knows to be new
+//! (nearly every send's) needs no lookup at all.
 //!
 //! Why not sqlx here: sqlx runs every SQLite statement on a worker thread of its own and
 //! hands each statement and each row across threads, so a message (lookup, savepoint,
@@ -18,14 +19,15 @@
 
 use super::text::{dec, enc, int, int_saturating, uint};
 use super::rows::{chat_at, message_at};
+use super::client_ids::ClientIdFilter;
 use super::{messages_of, sql, user_record, StoreError};
 use chat_core::ids::{ChatId, ClientId, Millis, UserId};
 use chat_core::model::{Chat, Message};
 use chat_core::storage::{UserRecord, Write};
 use rusqlite::{params, Connection, OpenFlags, OptionalExtension};
 use std::collections::{BTreeMap, HashSet};
-use std::path::Path;
-use std::sync::mpsc;
+use std::path::{Path, PathBuf};
+use std::sync::{mpsc, Arc, Once};
 use tokio::sync::oneshot;
 
 /// At most this many jobs go into one batch (one transaction).
@@ -73,6 +75,12 @@ pub(crate) struct Lane {
     /// they would wait behind every batch's fsync, and a send's lookup comes before its
     /// commit, so each send would wait for about one more fsync than it has to.
     lookups: mpsc::Sender<Job>,
+    /// The stored `(sender, clientId)` pairs: a new clientId needs no lookup at all.
+    keys: Arc<ClientIdFilter>,
+    /// Starts the scan of the pairs already stored, at the first lookup (by then the
+    /// caller has migrated the file).
+    scan: Arc<Once>,
+    path: PathBuf,
 }
 
 impl Lane {
@@ -84,11 +92,29 @@ impl Lane {
         let spawn = |name: &str, body: Box<dyn FnOnce() + Send>| {
             std::thread::Builder::new().name(name.into()).spawn(body).map(drop).map_err(|source| StoreError::Io { path: path.to_owned(), source })
         };
+        // Before the writer starts: every message it writes has its pair recorded.
+        let keys = Arc::new(ClientIdFilter::new());
         let (writes, queue) = mpsc::channel();
-        spawn("sqlite-lane", Box::new(move || run(writer, queue)))?;
+        let writer_keys = Arc::clone(&keys);
+        spawn("sqlite-lane", Box::new(move || run(writer, queue, &writer_keys)))?;
         let (lookups, queue) = mpsc::channel();
         spawn("sqlite-lookups", Box::new(move || look_up(reader, queue)))?;
-        Ok(Lane { writes, lookups })
+        Ok(Lane { writes, lookups, keys, scan: Arc::new(Once::new()), path: path.to_owned() })
+    }
+
+    /// True when no message of `sender` with `client_id` is stored, known without the
+    /// database; false means "ask it".
+    pub fn surely_new(&self, sender: &UserId, client_id: &ClientId) -> bool {
+        self.scan.call_once(|| {
+            let keys = Arc::clone(&self.keys);
+            let path = self.path.clone();
+            let started = std::thread::Builder::new().name("sqlite-keys".into()).spawn(move || load_stored_keys(&path, &keys));
+            if let Err(error) = started {
+                tracing::warn!(%error, "cannot start the clientId scan; every send looks its clientId up");
+                self.keys.distrust();
+            }
+        });
+        self.keys.surely_absent(sender, client_id)
     }
 
     /// Hands `job` to its thread and waits for its answer.
@@ -134,11 +160,39 @@ fn look_up(conn: Connection, queue: mpsc::Receiver<Job>) {
     }
 }
 
+/// Adds every stored message's pair to `keys`, then trusts it; on any error it distrusts
+/// it (lookups read the database, as without it). Its snapshot begins after the writer
+/// started, and the writer records every pair it writes: together they miss none.
+fn load_stored_keys(path: &Path, keys: &ClientIdFilter) {
+    let started = std::time::Instant::now();
+    let scan = || -> Result<usize, StoreError> {
+        let conn = open(path, LOOKUP_PRAGMAS)?;
+        let mut statement = conn.prepare(sql::STORED_CLIENT_IDS)?;
+        let mut rows = statement.query([])?;
+        let mut count = 0;
+        while let Some(row) = rows.next()? {
+            keys.insert_str(&dec(row.get(0)?)?, &dec(row.get(1)?)?);
+            count += 1;
+        }
+        Ok(count)
+    };
+    match scan() {
+        Ok(count) => {
+            keys.loaded();
+            tracing::info!(pairs = count, ms = started.elapsed().as_millis() as u64, "clientId filter loaded");
+        }
+        Err(error) => {
+            keys.distrust();
+            tracing::warn!(%error, "cannot scan the stored clientIds; every send looks its clientId up");
+        }
+    }
+}
+
 fn stopped() -> StoreError {
     StoreError::Rejected("the SQLite lane stopped".into())
 }
 
-fn run(mut conn: Connection, queue: mpsc::Receiver<Job>) {
+fn run(mut conn: Connection, queue: mpsc::Receiver<Job>, keys: &ClientIdFilter) {
     let mut busy = false;
     while let Ok(first) = queue.recv() {
         if busy {
@@ -163,7 +217,13 @@ fn run(mut conn: Connection, queue: mpsc::Receiver<Job>) {
                 }
                 Job::Close => closing = true,
                 Job::Create { chat, dm_key, done } => writes.push(WriteJob::Create { chat, dm_key, done }),
-                Job::Commit { chat, writes: changes, done } => writes.push(WriteJob::Commit { chat, writes: changes, done }),
+                Job::Commit { chat, writes: changes, done } => {
+                    // Recorded before the transaction: a pair is in the filter before its ack.
+                    for message in messages_of(&changes) {
+                        keys.insert(&message.sender_id, &message.client_id);
+                    }
+                    writes.push(WriteJob::Commit { chat, writes: changes, done })
+                }
             }
             if taken < MAX_BATCH && !closing {
                 next = queue.try_recv().ok();
@@ -171,7 +231,7 @@ fn run(mut conn: Connection, queue: mpsc::Receiver<Job>) {
         }
         busy = writes.len() > 1;
         if !writes.is_empty() {
-            write_batch(&mut conn, writes);
+            write_batch(&mut conn, writes, keys);
         }
         if closing {
             break;
@@ -193,9 +253,9 @@ enum Outcome {
 }
 
 /// Carries out a write job in the open transaction: a create's existing DM, if any.
-fn run_job(conn: &Connection, job: &WriteJob) -> Result<Option<Chat>, StoreError> {
+fn run_job(conn: &Connection, job: &WriteJob, keys: &ClientIdFilter) -> Result<Option<Chat>, StoreError> {
     match job {
-        WriteJob::Commit { chat, writes, .. } => commit_in(conn, chat, writes).map(|()| None),
+        WriteJob::Commit { chat, writes, .. } => commit_in(conn, chat, writes, keys).map(|()| None),
         WriteJob::Create { chat, dm_key, .. } => create_in(conn, chat, dm_key.as_deref()),
     }
 }
@@ -204,7 +264,7 @@ fn run_job(conn: &Connection, job: &WriteJob) -> Result<Option<Chat>, StoreError
 /// without a savepoint of its own: a savepoint copies each page before it first changes it
 /// (SQLite's sub-journal), about 5% of a DM send's CPU. When a job fails, the whole batch
 /// is rolled back and written again with a savepoint per job, so that it fails alone.
-fn write_batch(conn: &mut Connection, jobs: Vec<WriteJob>) {
+fn write_batch(conn: &mut Connection, jobs: Vec<WriteJob>, keys: &ClientIdFilter) {
     if let Err(error) = conn.execute_batch("BEGIN IMMEDIATE") {
         let why = format!("database error: {error}");
         for job in jobs {
@@ -214,14 +274,14 @@ fn write_batch(conn: &mut Connection, jobs: Vec<WriteJob>) {
     }
     let mut results = Vec::with_capacity(jobs.len());
     for job in &jobs {
-        match run_job(conn, job) {
+        match run_job(conn, job, keys) {
             Ok(existing) => results.push(existing),
             Err(error) => {
                 let _ = conn.execute_batch("ROLLBACK");
                 match <[WriteJob; 1]>::try_from(jobs) {
                     // Alone in its batch, the job's failure is its own answer.
                     Ok([job]) => answer_error(job, error),
-                    Err(jobs) => write_batch_in_savepoints(conn, jobs),
+                    Err(jobs) => write_batch_in_savepoints(conn, jobs, keys),
                 }
                 return;
             }
@@ -254,7 +314,7 @@ fn answer_error(job: WriteJob, error: StoreError) {
 }
 
 /// The batch again, each job in a savepoint: a job that breaks a rule rolls back alone.
-fn write_batch_in_savepoints(conn: &mut Connection, jobs: Vec<WriteJob>) {
+fn write_batch_in_savepoints(conn: &mut Connection, jobs: Vec<WriteJob>, keys: &ClientIdFilter) {
     let mut outcomes = Vec::with_capacity(jobs.len());
     let began = conn.execute_batch("BEGIN IMMEDIATE");
     if let Err(error) = began {
@@ -268,7 +328,7 @@ fn write_batch_in_savepoints(conn: &mut Connection, jobs: Vec<WriteJob>) {
     while let Some(job) = jobs.next() {
         let (kept, outcome) = match job {
             WriteJob::Commit { chat, writes, done } => {
-                let (kept, result) = settle(in_savepoint(conn, |conn| commit_in(conn, &chat, &writes)));
+                let (kept, result) = settle(in_savepoint(conn, |conn| commit_in(conn, &chat, &writes, keys)));
                 (kept, Outcome::Committed(done, result))
             }
             WriteJob::Create { chat, dm_key, done } => {
@@ -416,7 +476,7 @@ fn create_in(conn: &Connection, chat: &Chat, dm_key: Option<&str>) -> Result<Opt
     Ok(None)
 }
 
-fn commit_in(conn: &Connection, chat: &ChatId, writes: &[Write]) -> Result<(), StoreError> {
+fn commit_in(conn: &Connection, chat: &ChatId, writes: &[Write], keys: &ClientIdFilter) -> Result<(), StoreError> {
     let id = enc(chat.as_str());
     let messages = messages_of(writes);
     if let (Some(first), Some(last)) = (messages.first(), messages.last()) {
@@ -425,6 +485,11 @@ fn commit_in(conn: &Connection, chat: &ChatId, writes: &[Write]) -> Result<(), S
         let advanced = prepare(conn, sql::ADVANCE_SEQ)?.execute(params![id, int(expected, "seq")?, int(last.seq.0, "seq")?])?;
         if advanced != 1 {
             let stored = last_seq(conn, &id)?;
+            if stored.is_some() {
+                // The core owns each chat's sequence: a break means another process
+                // writes this file, so the filter may miss its pairs.
+                keys.distrust();
+            }
             return Err(StoreError::Rejected(match stored {
                 None => format!("no chat {chat}"),
                 Some(last_seq) => format!("message seq {} breaks the chat's sequence at {}", first.seq, last_seq.saturating_add(1)),
@@ -460,7 +525,13 @@ fn commit_in(conn: &Connection, chat: &ChatId, writes: &[Write]) -> Result<(), S
                     message.kind.as_str(),
                     int(message.created_at.0, "createdAt")?,
                     int(*nth, "sender_nth")?,
-                ])?;
+                ])
+                .inspect_err(|error| {
+                    // A message the core took for new is stored already: as above.
+                    if error.sqlite_error_code() == Some(rusqlite::ErrorCode::ConstraintViolation) {
+                        keys.distrust();
+                    }
+                })?;
                 *nth += 1;
             }
             Write::Cursor { user, cursor } => {

@@ -14,11 +14,14 @@
 //! durable when it returns (`synchronous=FULL`: the WAL is fsynced at each commit, so an
 //! acked message survives a power loss, not only a crash of the process), so the core's
 //! acks follow durable commits. An in-memory SQLite database and PostgreSQL take the
-//! sqlx path for everything (PostgreSQL: one pool for reads and writes).
+//! sqlx path for everything (PostgreSQL: one pool for reads and writes). For a SQLite
+//! file the lane also keeps a filter of the stored `(sender, clientId)` pairs
+//! ([`client_ids`]), so a new clientId's lookup is answered without the database.
 //!
 //! Text columns hold an escaped form of the core's strings (see [`text`]) so that U+0000,
 //! which PostgreSQL TEXT rejects, round-trips on both backends.
 
+mod client_ids;
 mod lane;
 mod rows;
 mod target;
@@ -310,6 +313,9 @@ impl Store {
 
     async fn find_message(&self, sender: &UserId, client_id: &ClientId) -> Result<Option<Message>, StoreError> {
         if let Some(lane) = &self.lane {
+            if lane.surely_new(sender, client_id) {
+                return Ok(None);
+            }
             return lane.ask(|done| lane::Job::Find { sender: sender.clone(), client_id: client_id.clone(), done }).await;
         }
         let row = sqlx::query(sql::FIND_MESSAGE).bind(enc(sender.as_str())).bind(enc(client_id.as_str())).fetch_optional(&self.pool).await?;
@@ -657,6 +663,8 @@ mod sql {
     pub const MEMBER_LISTS: &str = "SELECT cm.chat_id, cm.user_id FROM chat_members cm \
          WHERE cm.chat_id IN (SELECT chat_id FROM chat_members WHERE user_id = $1) ORDER BY cm.chat_id, cm.position";
     pub const RECENT_SENDS: &str = "SELECT created_at FROM messages WHERE sender_id = $1 AND created_at > $2 ORDER BY created_at";
+    /// Every stored `(sender, clientId)` pair (the lane's filter; read off their index).
+    pub const STORED_CLIENT_IDS: &str = "SELECT sender_id, client_id FROM messages";
     pub const FIND_MESSAGE: &str = concat!("SELECT ", message_columns!(), " FROM messages m WHERE m.sender_id = $1 AND m.client_id = $2");
     pub const MESSAGES_AFTER: &str =
         concat!("SELECT ", message_columns!(), " FROM messages m WHERE m.chat_id = $1 AND m.seq > $2 ORDER BY m.seq LIMIT $3");

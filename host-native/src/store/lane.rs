@@ -507,7 +507,9 @@ fn commit_in(conn: &Connection, chat: &ChatId, writes: &[Write], keys: &ClientId
     }
     let mut next_nth: BTreeMap<&UserId, u64> = BTreeMap::new();
     for (sender, count) in batch {
-        let sent: i64 = prepare(conn, sql::ADD_SENT)?.query_row(params![id, enc(sender.as_str()), int(count, "count")?], |row| row.get(0))?;
+        let sender_id = enc(sender.as_str());
+        prepare(conn, sql::ADD_SENT_QUIETLY)?.execute(params![id, sender_id, int(count, "count")?])?;
+        let sent: i64 = prepare(conn, sql::SENT)?.query_row(params![id, sender_id], |row| row.get(0))?;
         next_nth.insert(sender, uint(sent, "sent")?.saturating_sub(count) + 1);
     }
 

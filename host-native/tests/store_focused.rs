@@ -403,6 +403,30 @@ async fn find_repeatedly(store: &Store, sender: &str, client: &str) -> StorageRe
     first
 }
 
+/// Commits land in the WAL; a thread of the store copies them into the database file
+/// with no commit waiting for it.
+#[tokio::test]
+async fn commits_reach_the_database_file_without_another_write() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("chat.db");
+    let store = Store::connect(path.to_str().unwrap()).await.unwrap();
+    store.migrate().await.unwrap();
+    store.apply(&create(group("c1", &["ann", "ben"]))).await;
+    let file_size = || std::fs::metadata(&path).map(|m| m.len()).unwrap_or(0);
+    tokio::time::sleep(std::time::Duration::from_millis(500)).await;
+    let before = file_size();
+    for seq in 1..=300 {
+        let sent = message("c1", seq, "ann", &format!("k{seq}"), &"x".repeat(200));
+        assert_eq!(store.apply(&commit("c1", vec![Write::Message(sent)])).await, StorageResult::Committed);
+    }
+    let waited = Instant::now();
+    while file_size() <= before && waited.elapsed() < std::time::Duration::from_secs(5) {
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+    assert!(file_size() > before, "the database file stayed at {before} bytes");
+    store.close().await;
+}
+
 #[tokio::test]
 async fn a_retried_client_id_is_found_after_a_restart() {
     let dir = tempfile::tempdir().unwrap();

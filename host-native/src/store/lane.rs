@@ -49,11 +49,12 @@ const PRAGMAS: &str = "PRAGMA busy_timeout = 5000; PRAGMA synchronous = FULL; PR
     PRAGMA cache_size = -65536; PRAGMA temp_store = MEMORY";
 /// The writer's own checkpoint threshold, in pages: 256 MiB of WAL.
 const BACKSTOP_PAGES: u32 = 64000;
-/// How often the checkpoint thread copies the WAL into the database file. Under load a
-/// period holds a few thousand pages, as the 8000-page autocheckpoint did before: the
-/// hot pages (chat rows, read states, each chat's newest index pages) are written to the
-/// WAL again and again and copied once per checkpoint.
-const CHECKPOINT_EVERY: std::time::Duration = std::time::Duration::from_millis(200);
+/// How often the checkpoint thread copies the WAL into the database file. The hot pages
+/// (chat rows, read states, each chat's newest index pages) are written to the WAL again
+/// and again and copied once per checkpoint. DMs at 4,000/s for 20 s, per send: every
+/// 200 ms 11.6 `pwrite`s and 2.3 `pread`s, every 500 ms 10.5 and 1.2 with the same p99
+/// (20 ms), every 1 s 10.0 and 0.7 with twice the p99.
+const CHECKPOINT_EVERY: std::time::Duration = std::time::Duration::from_millis(500);
 /// The checkpoint connection only copies pages.
 const CHECKPOINT_PRAGMAS: &str = "PRAGMA busy_timeout = 5000; PRAGMA synchronous = FULL";
 /// The lookup connection only reads.

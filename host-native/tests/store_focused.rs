@@ -403,15 +403,21 @@ async fn find_repeatedly(store: &Store, sender: &str, client: &str) -> StorageRe
     first
 }
 
-/// Commits land in the WAL; a thread of the store copies them into the database file
-/// with no commit waiting for it.
-#[tokio::test]
-async fn commits_reach_the_database_file_without_another_write() {
+/// A migrated store on a fresh SQLite file, holding the group c1 of ann and ben.
+async fn file_store_with_c1() -> (tempfile::TempDir, std::path::PathBuf, Store) {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("chat.db");
     let store = Store::connect(path.to_str().unwrap()).await.unwrap();
     store.migrate().await.unwrap();
     store.apply(&create(group("c1", &["ann", "ben"]))).await;
+    (dir, path, store)
+}
+
+/// Commits land in the WAL; a thread of the store copies them into the database file
+/// with no commit waiting for it.
+#[tokio::test]
+async fn commits_reach_the_database_file_without_another_write() {
+    let (_dir, path, store) = file_store_with_c1().await;
     let file_size = || std::fs::metadata(&path).map(|m| m.len()).unwrap_or(0);
     tokio::time::sleep(std::time::Duration::from_millis(500)).await;
     let before = file_size();
@@ -429,11 +435,7 @@ async fn commits_reach_the_database_file_without_another_write() {
 
 #[tokio::test]
 async fn a_retried_client_id_is_found_after_a_restart() {
-    let dir = tempfile::tempdir().unwrap();
-    let path = dir.path().join("chat.db");
-    let store = Store::connect(path.to_str().unwrap()).await.unwrap();
-    store.migrate().await.unwrap();
-    store.apply(&create(group("c1", &["ann", "ben"]))).await;
+    let (_dir, path, store) = file_store_with_c1().await;
     let sent = message("c1", 1, "ann", "\u{1}0 nul-escaped client", "hello");
     assert_eq!(store.apply(&commit("c1", vec![Write::Message(sent.clone())])).await, StorageResult::Committed);
     store.close().await;
@@ -447,10 +449,7 @@ async fn a_retried_client_id_is_found_after_a_restart() {
 
 #[tokio::test]
 async fn a_client_id_committed_in_this_process_is_found_at_once() {
-    let dir = tempfile::tempdir().unwrap();
-    let store = Store::connect(dir.path().join("chat.db").to_str().unwrap()).await.unwrap();
-    store.migrate().await.unwrap();
-    store.apply(&create(group("c1", &["ann", "ben"]))).await;
+    let (_dir, _path, store) = file_store_with_c1().await;
     assert_eq!(find_repeatedly(&store, "ann", "k1").await, StorageResult::Message(None));
     for seq in 1..=50 {
         let sent = message("c1", seq, "ann", &format!("k{seq}"), "hi");
@@ -463,7 +462,6 @@ async fn a_client_id_committed_in_this_process_is_found_at_once() {
 /// Opens a second store on `ours`' file (as another process would) and stores ann's `k1`
 /// and `k2` in chat c1 through it, after `ours` has loaded its clientId filter.
 async fn another_process_stores_k1_and_k2(ours: &Store, path: &std::path::Path) -> (Store, Message) {
-    ours.apply(&create(group("c1", &["ann", "ben"]))).await;
     find_repeatedly(ours, "ann", "warm-up").await;
     let other = Store::connect(path.to_str().unwrap()).await.unwrap();
     let first = message("c1", 1, "ann", "k1", "from the other process");
@@ -474,35 +472,28 @@ async fn another_process_stores_k1_and_k2(ours: &Store, path: &std::path::Path) 
     (other, second)
 }
 
-/// One SQLite file is one process's. If another writes it anyway, the first sign of it
-/// (here a commit whose seq the other took) makes every later lookup read the file.
-#[tokio::test]
-async fn client_ids_stored_by_another_process_are_found_after_a_sequence_clash() {
-    let dir = tempfile::tempdir().unwrap();
-    let path = dir.path().join("chat.db");
-    let ours = Store::connect(path.to_str().unwrap()).await.unwrap();
-    ours.migrate().await.unwrap();
+/// Another process stores ann's `k1` and `k2` in the file; then ours commits `clash`,
+/// which fails; `k2`, which our filter never saw, must still be found.
+async fn theirs_are_found_after(clash: Message) {
+    let (_dir, path, ours) = file_store_with_c1().await;
     let (other, theirs) = another_process_stores_k1_and_k2(&ours, &path).await;
-    let clash = message("c1", 1, "ann", "k9", "ours");
     assert!(matches!(ours.apply(&commit("c1", vec![Write::Message(clash)])).await, StorageResult::Failed(_)));
     assert_eq!(ours.apply(&find("ann", "k2")).await, StorageResult::Message(Some(theirs)));
     other.close().await;
     ours.close().await;
 }
 
+/// One SQLite file is one process's. If another writes it anyway, the first sign of it
+/// (here a commit whose seq the other took) makes every later lookup read the file.
+#[tokio::test]
+async fn client_ids_stored_by_another_process_are_found_after_a_sequence_clash() {
+    theirs_are_found_after(message("c1", 1, "ann", "k9", "ours")).await;
+}
+
 /// As above, when the sign is a message insert that breaks a unique key.
 #[tokio::test]
 async fn client_ids_stored_by_another_process_are_found_after_a_unique_key_clash() {
-    let dir = tempfile::tempdir().unwrap();
-    let path = dir.path().join("chat.db");
-    let ours = Store::connect(path.to_str().unwrap()).await.unwrap();
-    ours.migrate().await.unwrap();
-    let (other, theirs) = another_process_stores_k1_and_k2(&ours, &path).await;
-    let clash = Message { id: MessageId::new("another id"), ..message("c1", 3, "ann", "k1", "ours") };
-    assert!(matches!(ours.apply(&commit("c1", vec![Write::Message(clash)])).await, StorageResult::Failed(_)));
-    assert_eq!(ours.apply(&find("ann", "k2")).await, StorageResult::Message(Some(theirs)));
-    other.close().await;
-    ours.close().await;
+    theirs_are_found_after(Message { id: MessageId::new("another id"), ..message("c1", 3, "ann", "k1", "ours") }).await;
 }
 
 #[tokio::test]

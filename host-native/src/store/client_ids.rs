@@ -1,8 +1,9 @@
 //! The `(sender, clientId)` pairs of the stored messages, as a Bloom filter: it answers
 //! "surely not stored" for a new clientId without a thread hop or a read. Every send asks
 //! the store whether its clientId was stored before (a retry is answered with the stored
-//! message); on one core that lookup and its two thread switches were ~15% of a DM send's
-//! CPU (bench/README.md, 2026-12-07). A "maybe" still goes to the database.
+//! message); on one core that lookup and its two thread switches were 4-15% of a DM
+//! send's CPU, as thread switches cost more or less on this shared machine
+//! (bench/README.md, 2026-12-07). A "maybe" still goes to the database.
 //!
 //! The filter is right only while every message of the file is written through this
 //! process's lane, which is the native host's premise for a SQLite file (the core owns each
@@ -20,7 +21,7 @@ use std::sync::{PoisonError, RwLock};
 /// The first layer's capacity in pairs; each later layer holds twice its predecessor's.
 const FIRST_LAYER_KEYS: usize = 1 << 18;
 /// Past this many pairs the filter gives up (about 80 MiB of bits; lookups read the database).
-pub(crate) const MAX_KEYS: usize = 1 << 26;
+const MAX_KEYS: usize = 1 << 26;
 /// Bits per pair, before rounding up to a power of two, and probes per pair: under 1%
 /// false "maybe" per layer.
 const BITS_PER_KEY: usize = 10;
@@ -82,7 +83,7 @@ impl ClientIdFilter {
         if self.state.load(Ordering::Acquire) != TRUSTED {
             return false;
         }
-        let hash = pair_hash(sender, client_id);
+        let hash = hash_strs(sender.as_str(), client_id.as_str());
         let layers = self.layers.read().unwrap_or_else(PoisonError::into_inner);
         !layers.iter().any(|layer| layer.may_hold(hash))
     }
@@ -144,10 +145,6 @@ impl ClientIdFilter {
     pub(crate) fn is_trusted(&self) -> bool {
         self.state.load(Ordering::Acquire) == TRUSTED
     }
-}
-
-fn pair_hash(sender: &UserId, client_id: &ClientId) -> u64 {
-    hash_strs(sender.as_str(), client_id.as_str())
 }
 
 /// std's SipHash with its fixed keys (`DefaultHasher::new`): the same pair hashes alike on

@@ -252,6 +252,18 @@ impl Store {
         }
     }
 
+    /// The answer to `op` when it is known without the database, else `None`: a send's
+    /// clientId lookup that the lane's filter calls surely new (most sends). The driver
+    /// answers these at once instead of spawning a task per send to ask [`Store::apply`].
+    pub fn answer_at_once(&self, op: &StorageOp) -> Option<StorageResult> {
+        match op {
+            StorageOp::FindMessage { sender, client_id } => {
+                self.lane.as_ref().filter(|lane| lane.surely_new(sender, client_id)).map(|_| StorageResult::Message(None))
+            }
+            _ => None,
+        }
+    }
+
     async fn apply_untimed(&self, op: &StorageOp) -> StorageResult {
         let result = match op {
             StorageOp::LoadChat { chat } => self.load_chat(chat).await.map(StorageResult::Chat),

@@ -646,7 +646,7 @@ impl ChatPartition {
         let stored = self.stored_mut();
         stored.last_seq = message.seq;
         stored.reads.entry(message.sender_id.clone()).or_default().sent += 1;
-        let json = Payload::of(&message.to_json());
+        let json = Payload::of(&message.wire());
         ctx.effect(Effect::Emit {
             to: Target::Room(Room::Chat(self.id.clone())),
             except_user: None,

@@ -48,18 +48,41 @@ pub struct Message {
 }
 
 impl Message {
-    pub fn to_json(&self) -> Value {
-        json!({
-            "id": self.id.as_str(),
-            "chatId": self.chat_id.as_str(),
-            "seq": self.seq.0,
-            "senderId": self.sender_id.as_str(),
-            "body": self.body,
-            "kind": self.kind.as_str(),
-            "clientId": self.client_id.as_str(),
-            "createdAt": iso8601(self.created_at),
-        })
+    /// The contract's message object (PROTOCOL.md §4), to serialise.
+    pub fn wire(&self) -> MessageWire<'_> {
+        MessageWire {
+            body: &self.body,
+            chat_id: self.chat_id.as_str(),
+            client_id: self.client_id.as_str(),
+            created_at: iso8601(self.created_at),
+            id: self.id.as_str(),
+            kind: self.kind.as_str(),
+            sender_id: self.sender_id.as_str(),
+            seq: self.seq.0,
+        }
     }
+
+    pub fn to_json(&self) -> Value {
+        // A struct of plain fields always serialises.
+        serde_json::to_value(self.wire()).unwrap_or(Value::Null)
+    }
+}
+
+/// A message as the contract shows it, borrowed from a [`Message`]: serialised straight to
+/// text on the send path (every delivered message), with no `Value` tree in between. The
+/// fields are in alphabetical order, as a `Value` object writes its keys, so both give
+/// the same text.
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct MessageWire<'a> {
+    body: &'a str,
+    chat_id: &'a str,
+    client_id: &'a str,
+    created_at: String,
+    id: &'a str,
+    kind: &'static str,
+    sender_id: &'a str,
+    seq: u64,
 }
 
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -105,4 +128,43 @@ pub fn page_json(messages: &[Message], has_more: bool) -> Value {
         "messages": messages.iter().map(Message::to_json).collect::<Vec<_>>(),
         "hasMore": has_more,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn message() -> Message {
+        Message {
+            id: MessageId::from("m-1"),
+            chat_id: ChatId::from("c-1"),
+            seq: Seq(7),
+            sender_id: UserId::from("alice"),
+            body: "héllo \"there\"".to_owned(),
+            kind: MessageKind::Image,
+            client_id: ClientId::from("k-1"),
+            created_at: Millis(0),
+        }
+    }
+
+    #[test]
+    fn a_message_is_written_with_the_contracts_fields() {
+        let text = serde_json::to_string(&message().wire()).unwrap();
+        let value: Value = serde_json::from_str(&text).unwrap();
+        assert_eq!(
+            value,
+            json!({
+                "id": "m-1", "chatId": "c-1", "seq": 7, "senderId": "alice", "body": "héllo \"there\"",
+                "kind": "image", "clientId": "k-1", "createdAt": "1970-01-01T00:00:00.000Z",
+            })
+        );
+    }
+
+    #[test]
+    fn a_message_is_written_with_its_keys_in_the_order_a_value_writes_them() {
+        // Payloads written from `wire` and from a `Value` tree are compared as text.
+        let text = serde_json::to_string(&message().wire()).unwrap();
+        let value: Value = serde_json::from_str(&text).unwrap();
+        assert_eq!(serde_json::to_string(&value).unwrap(), text);
+    }
 }

@@ -663,7 +663,7 @@ impl ChatPartition {
                 payload: Payload::of(&inbox),
             });
         }
-        ctx.reply_ok(&reply, Some(send_ack_json(&message)));
+        ctx.reply_ok_with(&reply, &SendAck::of(&message));
         ctx.to_user(message.sender_id.clone(), UserMsg::SendDone { client_id: message.client_id.clone(), outcome: Ok(message) });
     }
 
@@ -810,12 +810,29 @@ struct InboxUpdate<'a> {
 
 /// The ack of `message:send`.
 pub fn send_ack_json(message: &Message) -> Value {
-    json!({
-        "clientId": message.client_id.as_str(),
-        "serverId": message.id.as_str(),
-        "seq": message.seq.0,
-        "createdAt": iso8601(message.created_at),
-    })
+    // A struct of plain fields always serialises.
+    serde_json::to_value(SendAck::of(message)).unwrap_or(Value::Null)
+}
+
+/// The data of a send's ack (PROTOCOL.md §3), its fields in the order a `Value` writes them.
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct SendAck<'a> {
+    client_id: &'a str,
+    created_at: String,
+    seq: u64,
+    server_id: &'a str,
+}
+
+impl<'a> SendAck<'a> {
+    pub fn of(message: &'a Message) -> SendAck<'a> {
+        SendAck {
+            client_id: message.client_id.as_str(),
+            created_at: iso8601(message.created_at),
+            seq: message.seq.0,
+            server_id: message.id.as_str(),
+        }
+    }
 }
 
 fn failure_text(result: &StorageResult) -> String {

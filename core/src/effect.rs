@@ -6,6 +6,7 @@ use crate::storage::StorageOp;
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 use serde_json::value::RawValue;
 use serde_json::Value;
+use std::borrow::Cow;
 use std::fmt;
 use std::sync::Arc;
 
@@ -75,7 +76,7 @@ pub enum Effect {
     /// `{ code, message, correlationId }` as data.
     RejectConnection { socket: SocketId, error: ChatError, correlation_id: CorrelationId },
     /// Call the socket's acknowledgement callback with `reply`.
-    Ack { socket: SocketId, ack: AckId, reply: Value },
+    Ack { socket: SocketId, ack: AckId, reply: AckReply },
     /// Send `event` to `to`, skipping the sockets of `except_user` (their `user:` room).
     Emit { to: Target, except_user: Option<UserId>, event: ServerEvent, payload: Payload },
     /// Put the socket in the room.
@@ -154,6 +155,46 @@ impl<'de> Deserialize<'de> for Payload {
     }
 }
 
+/// An acknowledgement's one argument (PROTOCOL.md §2), written once as JSON text, with its
+/// outcome for hosts that count answers. Every send is acked: built as a `Value` tree and
+/// serialised by the host, its ack was ~4 % of a DM send's instructions.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct AckReply {
+    /// `None` on success, else the contract's error code.
+    pub error: Option<Cow<'static, str>>,
+    pub json: Payload,
+}
+
+impl AckReply {
+    /// `{ ok: true, data? }`.
+    pub fn ok<T: Serialize + ?Sized>(data: Option<&T>) -> AckReply {
+        AckReply { error: None, json: Payload::of(&AckOk { data, ok: true }) }
+    }
+
+    /// `{ ok: false, error, message, correlationId }`.
+    pub fn error(error: &ChatError, correlation_id: &CorrelationId) -> AckReply {
+        AckReply { error: Some(Cow::Borrowed(error.code())), json: Payload::of(&ack_error_json(error, correlation_id)) }
+    }
+
+    /// `ok`, or the error code: the label hosts count answers under.
+    pub fn code(&self) -> &str {
+        self.error.as_deref().unwrap_or("ok")
+    }
+
+    /// The reply parsed back into a tree, for tests and tools that inspect it.
+    pub fn to_value(&self) -> Value {
+        self.json.to_value()
+    }
+}
+
+/// The success shape, its fields in the order a `Value` object writes them.
+#[derive(Serialize)]
+struct AckOk<'a, T: ?Sized> {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    data: Option<&'a T>,
+    ok: bool,
+}
+
 /// The error shape of an acknowledgement (PROTOCOL.md §2).
 pub fn ack_error_json(error: &ChatError, correlation_id: &CorrelationId) -> Value {
     serde_json::json!({
@@ -182,14 +223,6 @@ pub fn connect_error_json(error: &ChatError, correlation_id: &CorrelationId) -> 
     })
 }
 
-/// The success shape of an acknowledgement.
-pub fn ack_ok_json(data: Option<Value>) -> Value {
-    match data {
-        Some(data) => serde_json::json!({ "ok": true, "data": data }),
-        None => serde_json::json!({ "ok": true }),
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -209,6 +242,34 @@ mod tests {
         let back: Payload = serde_json::from_str(&text).unwrap();
         assert_eq!(back, payload);
         assert_eq!(back.to_value(), json!({"chatId": "c1", "unreadCount": 3}));
+    }
+
+    #[test]
+    fn a_success_ack_is_ok_true_with_its_data_if_any() {
+        let bare = AckReply::ok::<Value>(None);
+        assert_eq!((bare.code(), bare.json.as_str()), ("ok", r#"{"ok":true}"#));
+        let with = AckReply::ok(Some(&json!({"seq": 3, "clientId": "k"})));
+        assert_eq!(with.to_value(), json!({"ok": true, "data": {"seq": 3, "clientId": "k"}}));
+    }
+
+    #[test]
+    fn a_success_ack_is_written_as_a_value_would_write_it() {
+        let reply = AckReply::ok(Some(&json!({"b": 1, "a": [null]})));
+        assert_eq!(reply.json.as_str(), serde_json::to_string(&reply.to_value()).unwrap());
+    }
+
+    #[test]
+    fn a_failure_ack_carries_its_code_for_counting() {
+        let reply = AckReply::error(&ChatError::RateLimited("slow down".into()), &CorrelationId::new("c-1"));
+        assert_eq!(reply.code(), "RATE_LIMITED");
+        assert_eq!(reply.to_value()["error"], "RATE_LIMITED");
+    }
+
+    #[test]
+    fn an_ack_reply_survives_a_serde_roundtrip_unchanged() {
+        let reply = AckReply::error(&ChatError::NotFound("no chat".into()), &CorrelationId::new("c-2"));
+        let back: AckReply = serde_json::from_str(&serde_json::to_string(&reply).unwrap()).unwrap();
+        assert_eq!(back, reply);
     }
 
     #[test]

@@ -5,7 +5,7 @@ use crate::command::{ClientCommand, HistoryQuery, HttpCommand, SendCommand};
 use crate::auth::{authenticate_handshake, Handshake};
 use crate::validate::parse_event;
 use crate::config::Limits;
-use crate::effect::{ack_error_json, ack_ok_json, http_error_json, Effect, LogLevel};
+use crate::effect::{http_error_json, AckReply, Effect, LogLevel};
 use crate::error::ChatError;
 use crate::ids::{AckId, ChatId, ClientId, CorrelationId, IdMaker, MessageId, Millis, OpId, RequestId, SocketId, UserId};
 use crate::model::{Chat, Message};
@@ -249,7 +249,7 @@ impl Ctx<'_> {
     pub fn reply_ok_status(&mut self, reply: &Reply, data: Option<Value>, status: u16) {
         match reply {
             Reply::Socket { socket, ack: Some(ack), .. } => {
-                self.effect(Effect::Ack { socket: socket.clone(), ack: *ack, reply: ack_ok_json(data) })
+                self.effect(Effect::Ack { socket: socket.clone(), ack: *ack, reply: AckReply::ok(data.as_ref()) })
             }
             Reply::Http { request } => self.effect(Effect::HttpRespond {
                 request: *request,
@@ -258,6 +258,18 @@ impl Ctx<'_> {
             }),
             Reply::AutoJoin { .. } => self.auto_joined(reply),
             Reply::Socket { ack: None, .. } | Reply::Silent => {}
+        }
+    }
+
+    /// [`Ctx::reply_ok`] with data that serialises itself: a socket's ack is written from it
+    /// directly, with no `Value` tree (the ack of every send).
+    pub fn reply_ok_with<T: Serialize>(&mut self, reply: &Reply, data: &T) {
+        match reply {
+            Reply::Socket { socket, ack: Some(ack), .. } => {
+                self.effect(Effect::Ack { socket: socket.clone(), ack: *ack, reply: AckReply::ok(Some(data)) })
+            }
+            // Data of plain fields always makes a tree.
+            _ => self.reply_ok(reply, serde_json::to_value(data).ok()),
         }
     }
 
@@ -282,7 +294,7 @@ impl Ctx<'_> {
             Reply::Socket { socket, ack: Some(ack), .. } => self.effect(Effect::Ack {
                 socket: socket.clone(),
                 ack: *ack,
-                reply: ack_error_json(&error, &correlation_id),
+                reply: AckReply::error(&error, &correlation_id),
             }),
             Reply::Http { request } => self.effect(Effect::HttpRespond {
                 request: *request,

@@ -168,7 +168,7 @@ impl Cluster {
         self.engine(home).handle(now, Input::Event { socket: socket.clone(), event: event.into(), payload, ack: Some(ack) });
         self.settle();
         self.log.iter().find_map(|effect| match effect {
-            Effect::Ack { socket: s, ack: a, reply } if s == socket && *a == ack => Some(reply.clone()),
+            Effect::Ack { socket: s, ack: a, reply } if s == socket && *a == ack => Some(reply.to_value()),
             _ => None,
         })
     }

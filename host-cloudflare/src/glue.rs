@@ -340,7 +340,7 @@ impl UserHost {
             Item::Socket { socket, out: SocketOut::Accept } => {
                 self.accepted.insert(socket.clone());
             }
-            Item::Socket { out: SocketOut::Ack { reply, .. }, .. } => self.counts.ack(reply),
+            Item::Socket { out: SocketOut::Ack { reply, .. }, .. } => self.counts.ack(reply.code()),
             _ => {}
         }
     }
@@ -909,7 +909,7 @@ mod tests {
 
         fn acks(&self, sid: &str) -> Vec<(u64, Value)> {
             self.wire.get(sid).into_iter().flatten().filter_map(|p| match p {
-                SocketOut::Ack { ack, reply } => Some((ack.0, reply.clone())),
+                SocketOut::Ack { ack, reply } => Some((ack.0, reply.to_value())),
                 _ => None,
             }).collect()
         }

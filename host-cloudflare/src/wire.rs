@@ -3,7 +3,7 @@
 use chat_core::ids::{AckId, ChatId, RequestId, SocketId, UserId};
 use chat_core::route::{ChatMsg, UserMsg};
 use serde::{Deserialize, Serialize};
-use chat_core::effect::Payload;
+use chat_core::effect::{AckReply, Payload};
 use serde_json::Value;
 
 /// One item of a batch sent to an object; a batch keeps the order its sender made.
@@ -36,7 +36,7 @@ pub enum SocketOut {
     Accept,
     /// The core refused it: send CONNECT_ERROR with `message: code` and `data`.
     Reject { code: String, data: Value },
-    Ack { ack: AckId, reply: Value },
+    Ack { ack: AckId, reply: AckReply },
     Event { event: String, payload: Payload },
 }
 
@@ -71,7 +71,7 @@ mod tests {
             items: vec![
                 Item::Chat(ChatMsg::Typing { user: UserId::new("u"), typing: true }),
                 Item::User(UserMsg::Left { socket: SocketId::new("s"), chat: ChatId::new("c") }),
-                Item::Socket { socket: SocketId::new("s"), out: SocketOut::Ack { ack: AckId(3), reply: serde_json::json!({"ok": true}) } },
+                Item::Socket { socket: SocketId::new("s"), out: SocketOut::Ack { ack: AckId(3), reply: AckReply::ok(Some(&serde_json::json!({"seq": 1}))) } },
                 Item::HttpDone { request: RequestId(9), status: 201, body: serde_json::json!({}) },
             ],
         };

@@ -623,10 +623,9 @@ impl Driver {
             }
             Effect::Ack { socket, ack, reply } => {
                 self.intake.answered(ack);
-                let code = if reply["ok"] == true { "ok" } else { reply["error"].as_str().unwrap_or("INTERNAL") };
-                self.metrics.ack(code);
+                self.metrics.ack(reply.code());
                 if let Some(id) = self.acks.take(ack) {
-                    let frame = SocketPacket::Ack { nsp: self.namespace.clone(), id, args: vec![reply] }.to_frame();
+                    let frame = chat_sio_codec::ack_frame(&self.namespace, id, reply.json.as_str());
                     self.send_to(&socket, Frame::from(frame));
                 }
             }

@@ -342,6 +342,18 @@ pub fn event_frame(nsp: &str, event: &str, payload_json: &str) -> String {
     out
 }
 
+/// The whole WebSocket frame of an ACK whose one argument is already JSON text.
+pub fn ack_frame(nsp: &str, id: u64, reply_json: &str) -> String {
+    let mut out = String::with_capacity(reply_json.len() + nsp.len() + 24);
+    out.push_str("43");
+    push_nsp(&mut out, nsp);
+    push_id(&mut out, id);
+    out.push('[');
+    out.push_str(reply_json);
+    out.push(']');
+    out
+}
+
 /// `[first?, ...args]` as JSON.
 fn push_array(out: &mut String, first: Option<&str>, args: &[Value]) {
     out.push('[');
@@ -549,6 +561,15 @@ mod tests {
             let payload = json!({ "chatId": "c\"1", "body": "h\u{e9}llo \\ \n", "seq": 3 });
             let packet = SocketPacket::Event { nsp: nsp.into(), id: None, event: "message:new".into(), args: vec![payload.clone()] };
             assert_eq!(event_frame(nsp, "message:new", &payload.to_string()), packet.to_frame());
+        }
+    }
+
+    #[test]
+    fn an_ack_frame_from_raw_json_is_the_frame_of_the_parsed_packet() {
+        for nsp in ["/", "/api/v1/sockets"] {
+            let reply = json!({ "ok": true, "data": { "clientId": "k\"1", "seq": 3 } });
+            let packet = SocketPacket::Ack { nsp: nsp.into(), id: 12, args: vec![reply.clone()] };
+            assert_eq!(ack_frame(nsp, 12, &reply.to_string()), packet.to_frame());
         }
     }
 

@@ -11,7 +11,7 @@ use chat_core::effect::Effect;
 use chat_core::ids::{AckId, ChatId, Millis, SocketId, UserId};
 use chat_core::memory::MemoryStore;
 use chat_core::model::{Chat, ChatKind};
-use chat_core::storage::StorageOp;
+use chat_core::storage::{StorageOp, Write};
 use chat_core::{Engine, Input};
 use chat_harness::rng::{uuid_v4, Rng, SeededIds};
 use serde_json::json;
@@ -42,15 +42,18 @@ impl Host {
             self.effects += 1;
             match effect {
                 Effect::Storage { op, request } => {
+                    // The newest stored message, for receipts to point at.
+                    if let StorageOp::Commit { writes, .. } = &request {
+                        for write in writes {
+                            if let Write::Message(message) = write {
+                                self.last_message = Some(message.id.to_string());
+                            }
+                        }
+                    }
                     let started = Instant::now();
                     let result = self.store.apply(&request);
                     self.store_time += started.elapsed();
                     self.engine.handle(self.now, Input::Storage { op, result });
-                }
-                Effect::Ack { reply, .. } => {
-                    if let Some(id) = reply["data"]["serverId"].as_str() {
-                        self.last_message = Some(id.to_string());
-                    }
                 }
                 _ => {}
             }

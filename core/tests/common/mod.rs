@@ -383,7 +383,7 @@ impl World {
 
     pub fn ack_of(&self, socket: &SocketId, ack: AckId) -> Option<Value> {
         self.log.iter().find_map(|e| match e {
-            Effect::Ack { socket: s, ack: a, reply } if s == socket && *a == ack => Some(reply.clone()),
+            Effect::Ack { socket: s, ack: a, reply } if s == socket && *a == ack => Some(reply.to_value()),
             _ => None,
         })
     }

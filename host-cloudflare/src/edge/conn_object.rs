@@ -16,7 +16,7 @@ use chat_core::error::ChatError;
 use chat_core::intake::{overload_error, EventPace, SenderPace, Verdict};
 use chat_core::route::{connect_envelope, event_envelope, event_reply, Envelope, Outbox, Reply, UserMsg};
 use chat_core::Effect;
-use chat_sio_codec::{event_frame, read_client_packet, ClientAsks, EnginePacket, SocketPacket};
+use chat_sio_codec::{ack_frame, event_frame, read_client_packet, ClientAsks, EnginePacket, SocketPacket};
 use serde::{Deserialize, Serialize};
 use serde_json::json;
 use std::cell::RefCell;
@@ -136,7 +136,7 @@ impl ConnObject {
                     ws.send_with_str(refused.to_frame())?;
                 }
                 SocketOut::Ack { ack, reply } => {
-                    let frame = SocketPacket::Ack { nsp: cfg.namespace.clone(), id: ack.0, args: vec![reply] }.to_frame();
+                    let frame = ack_frame(&cfg.namespace, ack.0, reply.json.as_str());
                     self.send_or_hold(&ws, &state, frame)?;
                 }
                 SocketOut::Event { event, payload } => {
@@ -190,9 +190,9 @@ impl ConnObject {
             match effect {
                 Effect::Log { level, correlation_id, message } => log(level, correlation_id.as_ref().map(|c| c.as_str()), &message),
                 Effect::Ack { ack, reply, .. } => {
-                    state.counts.ack(&reply);
+                    state.counts.ack(reply.code());
                     Self::save(ws, state);
-                    ws.send_with_str(SocketPacket::Ack { nsp: cfg.namespace.clone(), id: ack.0, args: vec![reply] }.to_frame())?
+                    ws.send_with_str(ack_frame(&cfg.namespace, ack.0, reply.json.as_str()))?
                 }
                 _ => {}
             }

@@ -363,8 +363,13 @@ impl World {
                     return self.checker.fail("ack-wrong-socket", || format!("ack {} for {} sent to {socket}", ack.0, call.socket));
                 }
                 let user = self.users[call.user].id.clone();
-                self.checker.ack(&call, &user, &reply, &self.storage.store);
-                let code = reply["error"].as_str().unwrap_or("ok");
+                let value = reply.to_value();
+                self.checker.ack(&call, &user, &value, &self.storage.store);
+                let code = value["error"].as_str().unwrap_or("ok");
+                if code != reply.code() {
+                    let counted = reply.code().to_owned();
+                    return self.checker.fail("ack-code", || format!("ack {} says {code} but is counted as {counted}", ack.0));
+                }
                 if code == "RATE_LIMITED" {
                     let in_flight = self.sends_in_flight(call.user);
                     self.checker.rate_limited(&user, in_flight);

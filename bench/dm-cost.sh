@@ -30,7 +30,7 @@ trap 'kill $pid 2>/dev/null; wait $pid 2>/dev/null; rm -rf "$data"' EXIT
 for _ in $(seq 1 300); do (exec 3<>"/dev/tcp/127.0.0.1/$PORT") 2>/dev/null && break; sleep 0.1; done
 ticks() { awk '{print $14 + $15}' "/proc/$pid/stat"; }
 switches() { cat /proc/"$pid"/task/*/status 2>/dev/null | awk '/ctxt_switches/ {n += $2} END {print n}'; }
-taskset -c "$LOAD_CORE" "$BIN/chat-load" --addr "127.0.0.1:$PORT" dms --pairs "$PAIRS" --rate "$RATE" --duration "$SECONDS_" \
+taskset -c "$LOAD_CORE" "$BIN/chat-load" --addr "127.0.0.1:$PORT" dms --pairs "$PAIRS" --rate "$RATE" --duration "$SECONDS_" --warmup 0 \
     >"$OUT/load.json" 2>"$OUT/load.log" &
 load=$!
 until grep -q "pairs joined" "$OUT/load.log" 2>/dev/null; do kill -0 $load 2>/dev/null || break; sleep 0.05; done

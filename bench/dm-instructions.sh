@@ -21,7 +21,7 @@ env -u DATABASE_URL CHAT_DATA_DIR="$data" BIND="127.0.0.1:$PORT" \
 pid=$!
 trap 'kill $pid 2>/dev/null; wait $pid 2>/dev/null; rm -rf "$data"' EXIT
 for _ in $(seq 1 600); do (exec 3<>"/dev/tcp/127.0.0.1/$PORT") 2>/dev/null && break; sleep 0.1; done
-"$BIN/chat-load" --addr "127.0.0.1:$PORT" dms --pairs "$PAIRS" --rate "$RATE" --duration "$SECONDS_" --drain-ms 20000 \
+"$BIN/chat-load" --addr "127.0.0.1:$PORT" dms --pairs "$PAIRS" --rate "$RATE" --duration "$SECONDS_" --warmup 0 --drain-ms 20000 \
     >"$OUT/load.json" 2>"$OUT/load.log" &
 load=$!
 until grep -q "pairs joined" "$OUT/load.log" 2>/dev/null; do kill -0 $load 2>/dev/null || break; sleep 0.05; done

@@ -34,8 +34,8 @@ load() { "$ROOT/target/debug/chat-load" --addr "127.0.0.1:$PORT" --server-pid "$
 for kind in native echo; do
     start "$kind"
     echo "== load generator smoke against $kind"
-    load fanout --members 5 --senders 2 --rate 50 --duration 2
-    load dms --pairs 5 --rate 50 --duration 2
+    load fanout --members 5 --senders 2 --rate 50 --duration 2 --warmup 1
+    load dms --pairs 5 --rate 50 --duration 2 --warmup 1
     load idle --conns 20 --hold 1
     load connect-storm --conns 100 --concurrency 16
     kill "$pid"; wait "$pid" 2>/dev/null || true; pid=""

@@ -53,6 +53,13 @@ pub struct Common {
     /// Message body length in bytes (the time marker included).
     #[arg(long, default_value_t = 64, global = true)]
     pub body_bytes: usize,
+    /// Seconds of sending at the starting rate, once the sockets are set up, before anything
+    /// is measured (fanout, dms); its figures are reported apart (`warmup`) and judge
+    /// nothing. A fresh server's first seconds are not its steady state: Node's JIT compiles
+    /// its hot paths under them (a p99 of 128 ms at 100 sends/s, then 5 ms at 75/s, seen in
+    /// one find-max), our caches fill. 0: none.
+    #[arg(long, default_value_t = 3.0, global = true)]
+    pub warmup: f64,
     /// Raise the rate step by step until p99 delivery > --max-p99-ms or anything is lost or
     /// errored; report the highest rate that held.
     #[arg(long, global = true)]

@@ -346,10 +346,12 @@ fn held(step: &Value) -> bool {
 async fn measure_or_find_max(c: &Common, stats: &Stats, setup: &Setup, rate: f64) -> Value {
     let seed = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_nanos() as u64).unwrap_or(1);
     let mut counter = 0u64;
+    let warmup = warm_up(c, stats, setup, rate, seed, &mut counter).await;
     if !c.find_max {
         let mut out = measure(c, stats, setup, rate, seed, &mut counter).await;
         // A fixed-rate run passes when nothing is lost or errored (latency is reported, not judged).
         out["passed"] = out["clean"].clone();
+        out["warmup"] = warmup;
         return out;
     }
     let mut steps = Vec::new();
@@ -402,7 +404,25 @@ async fn measure_or_find_max(c: &Common, stats: &Stats, setup: &Setup, rate: f64
     let mut out = json!({ "scenario": setup.scenario, "find_max": true, "max_p99_ms": c.max_p99_ms, "max_rate": max_rate, "steps": steps });
     out["passed"] = json!(best.is_some());
     out["best"] = best.unwrap_or(Value::Null);
+    out["warmup"] = warmup;
     out
+}
+
+/// `--warmup` seconds at `rate`, measured like a step but judging nothing: a summary, or
+/// null when there is no warm-up.
+async fn warm_up(c: &Common, stats: &Stats, setup: &Setup, rate: f64, seed: u64, counter: &mut u64) -> Value {
+    if c.warmup <= 0.0 {
+        return Value::Null;
+    }
+    eprintln!("chat-load: {} warm-up: {:.1} s at {rate:.0}/s", setup.scenario, c.warmup);
+    let warm = Common { duration: c.warmup, ..c.clone() };
+    let step = measure(&warm, stats, setup, rate, seed, counter).await;
+    if step["clean"] != json!(true) {
+        // As after a failed step: let the server recover before the measurement.
+        tokio::time::sleep(Duration::from_millis(c.drain_ms)).await;
+    }
+    json!({ "seconds": c.warmup, "rate": step["rate"], "p50_ms": step["latency_ms"]["p50"], "p99_ms": step["latency_ms"]["p99"],
+            "lost": step["lost"], "ack_errors": step["ack_errors"], "clean": step["clean"] })
 }
 
 fn round(x: f64) -> f64 {

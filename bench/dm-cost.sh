@@ -29,21 +29,23 @@ pid=$!
 trap 'kill $pid 2>/dev/null; wait $pid 2>/dev/null; rm -rf "$data"' EXIT
 for _ in $(seq 1 300); do (exec 3<>"/dev/tcp/127.0.0.1/$PORT") 2>/dev/null && break; sleep 0.1; done
 ticks() { awk '{print $14 + $15}' "/proc/$pid/stat"; }
+kernel_ticks() { awk '{print $15}' "/proc/$pid/stat"; }
 switches() { cat /proc/"$pid"/task/*/status 2>/dev/null | awk '/ctxt_switches/ {n += $2} END {print n}'; }
 taskset -c "$LOAD_CORE" "$BIN/chat-load" --addr "127.0.0.1:$PORT" dms --pairs "$PAIRS" --rate "$RATE" --duration "$SECONDS_" --warmup 0 \
     >"$OUT/load.json" 2>"$OUT/load.log" &
 load=$!
 until grep -q "pairs joined" "$OUT/load.log" 2>/dev/null; do kill -0 $load 2>/dev/null || break; sleep 0.05; done
-before=$(ticks); sw_before=$(switches)
+before=$(ticks); sw_before=$(switches); kernel_before=$(kernel_ticks)
 if [ -n "${PERF:-}" ]; then
     perf record -e cpu-clock -F 999 -g --call-graph dwarf,16384 -p "$pid" -o "$OUT/perf.data" -- sleep "$SECONDS_" >/dev/null 2>&1 &
 fi
 wait $load || true
-after=$(ticks); sw_after=$(switches)
+after=$(ticks); sw_after=$(switches); kernel_after=$(kernel_ticks)
 hz=$(getconf CLK_TCK)
 acked=$(jq -r '.best.acked // .acked' "$OUT/load.json")
 jq -c '{acked_per_s: (.best.acked_per_s // .acked_per_s), lost: (.best.lost // .lost), p99: (.best.latency_ms.p99 // .latency_ms.p99), ack_p99: (.best.ack_ms.p99 // .ack_ms.p99), errors: (.best.errors // .errors)}' "$OUT/load.json"
 awk -v b="$before" -v a="$after" -v hz="$hz" -v n="$acked" -v k="$KIND" \
     'BEGIN { cpu = (a - b) / hz; printf "%s: server CPU %.2f s for %d acked sends: %.1f CPU-us/send (%.0f sends per CPU-second)\n", k, cpu, n, cpu * 1e6 / n, n / cpu }'
+awk -v b="$kernel_before" -v a="$kernel_after" -v t=$((after - before)) 'BEGIN { if (t > 0) printf "in the kernel: %.0f %% of that CPU\n", 100 * (a - b) / t }'
 awk -v b="$sw_before" -v a="$sw_after" -v n="$acked" 'BEGIN { printf "context switches (live threads): %.2f per send\n", (a - b) / n }'
 echo "out: $OUT"

@@ -40,22 +40,19 @@ impl Host {
     fn drain(&mut self) {
         while let Some(effect) = self.engine.poll_effect() {
             self.effects += 1;
-            match effect {
-                Effect::Storage { op, request } => {
-                    // The newest stored message, for receipts to point at.
-                    if let StorageOp::Commit { writes, .. } = &request {
-                        for write in writes {
-                            if let Write::Message(message) = write {
-                                self.last_message = Some(message.id.to_string());
-                            }
+            if let Effect::Storage { op, request } = effect {
+                // The newest stored message, for receipts to point at.
+                if let StorageOp::Commit { writes, .. } = &request {
+                    for write in writes {
+                        if let Write::Message(message) = write {
+                            self.last_message = Some(message.id.to_string());
                         }
                     }
-                    let started = Instant::now();
-                    let result = self.store.apply(&request);
-                    self.store_time += started.elapsed();
-                    self.engine.handle(self.now, Input::Storage { op, result });
                 }
-                _ => {}
+                let started = Instant::now();
+                let result = self.store.apply(&request);
+                self.store_time += started.elapsed();
+                self.engine.handle(self.now, Input::Storage { op, result });
             }
         }
     }

@@ -444,7 +444,7 @@ fn in_savepoint<T>(
 }
 
 /// Begins or commits a transaction through the statement cache: `execute_batch` parses its
-/// text every time, and every commit of the lane runs both (~2 % of a DM send's instructions).
+/// text every time, and every commit of the lane runs both (~1 % of a DM send's instructions).
 fn control(conn: &Connection, sql: &str) -> rusqlite::Result<()> {
     conn.prepare_cached(sql)?.execute([]).map(drop)
 }

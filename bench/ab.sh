@@ -20,12 +20,13 @@ for dir in "$A" "$B"; do
         [ -x "$dir/$bin" ] || { echo "$dir/$bin: not an executable" >&2; exit 2; }
     done
 done
-table=$(mktemp)
-trap 'rm -f "$table"' EXIT
+scratch=$(mktemp -d)
+trap 'rm -rf "$scratch"' EXIT
+table=$scratch/table
 for round in $(seq 1 "$ROUNDS"); do
     for side in A B; do
         dir=$A; [ "$side" = B ] && dir=$B
-        out=$(BIN="$dir" OUT="$(mktemp -d)" bench/dm-cost.sh "$RATE" "$SECONDS_" "$PAIRS" 2>&1)
+        out=$(BIN="$dir" OUT="$scratch/$round-$side" bench/dm-cost.sh "$RATE" "$SECONDS_" "$PAIRS" 2>&1)
         cpu=$(sed -n 's/.*: \([0-9.]*\) CPU-us\/send.*/\1/p' <<<"$out")
         p99=$(grep -o '"p99":[0-9.]*' <<<"$out" | head -1 | cut -d: -f2)
         lost=$(grep -o '"lost":[0-9]*' <<<"$out" | head -1 | cut -d: -f2)

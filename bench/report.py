@@ -33,10 +33,12 @@ def fmt(x, unit=""):
     return f"{int(round(x)):,}{unit}"
 
 rows = []  # (figure, node, ours, factor, echo, target, verdict)
-def row(figure, path, scenario, better, target=None, unit="", ours_scenario=None, node_path=None, echo_scenario=None):
-    node = get(load("node-" + scenario), *(node_path or path))
-    ours = get(load("native-" + (ours_scenario or scenario)), *path)
-    echo = get(load("echo-" + (echo_scenario or ours_scenario or scenario)), *path)
+def row(figure, path, scenario, better, target=None, unit="", ours_scenario=None, node_path=None, echo_scenario=None, of=None):
+    """`of`, when given, computes the figure from the document `path` leads to."""
+    pick = of or (lambda x: x)
+    node = pick(get(load("node-" + scenario), *(node_path or path)))
+    ours = pick(get(load("native-" + (ours_scenario or scenario)), *path))
+    echo = pick(get(load("echo-" + (echo_scenario or ours_scenario or scenario)), *path))
     factor = None
     if node and ours:
         factor = ours / node if better == "higher" else node / ours
@@ -62,6 +64,18 @@ row("DMs p99 delivery at the baseline's max rate (ms)", ["latency_ms", "p99"], "
     ours_scenario="dms-at-node", node_path=["best", "latency_ms", "p99"])
 row("DMs p99 ack at the baseline's max rate (ms)", ["ack_ms", "p99"], "dms", "lower",
     ours_scenario="dms-at-node", node_path=["best", "ack_ms", "p99"])
+def cpu_us_per(count):
+    """Server CPU (sending and draining) per `count` (acked or delivered), in µs."""
+    def of(doc):
+        cpu, n = get(doc, "server_cpu_s"), get(doc, count)
+        return 1e6 * cpu / n if cpu is not None and n else None
+    return of
+# What each server spends per unit of work at the same rate: says whether a find-max ratio
+# comes from doing the work more cheaply or from a shorter tail.
+row("fan-out server CPU per delivered message:new at the baseline's max rate (µs)", [], "fanout", "lower",
+    ours_scenario="fanout-at-node", node_path=["best"], of=cpu_us_per("delivered"))
+row("DMs server CPU per acked send at the baseline's max rate (µs)", [], "dms", "lower",
+    ours_scenario="dms-at-node", node_path=["best"], of=cpu_us_per("acked"))
 big = load("native-idle-big")
 extra = []
 if big:

@@ -42,8 +42,13 @@ WORKER_BUILD_BIN=$(install_crate worker-build "$WORKER_VERSION" worker-build)
 NPM_DIR="$ROOT/host-cloudflare"
 if [ ! -x "$NPM_DIR/node_modules/.bin/wrangler" ] || [ ! -x "$NPM_DIR/node_modules/.bin/wasm-opt" ]; then
     log "edge-tools: npm install (wrangler, binaryen)"
-    # npm's own cache keeps the tarballs between runs.
-    (cd "$NPM_DIR" && if [ -f package-lock.json ]; then npm ci --no-audit --no-fund --loglevel=error; else npm install --no-audit --no-fund --loglevel=error; fi) >&2
+    # npm's own cache keeps the tarballs between runs. The tools are devDependencies, which
+    # npm leaves out under NODE_ENV=production (bench/run.sh sets it for the Node baseline):
+    # --include=dev installs them whatever the caller's environment.
+    (cd "$NPM_DIR" && if [ -f package-lock.json ]; then npm ci --include=dev --no-audit --no-fund --loglevel=error; else npm install --include=dev --no-audit --no-fund --loglevel=error; fi) >&2
+    for tool in wrangler wasm-opt; do
+        [ -x "$NPM_DIR/node_modules/.bin/$tool" ] || { echo "edge-tools: npm installed no $tool in $NPM_DIR/node_modules/.bin" >&2; exit 1; }
+    done
 fi
 
 if [ $want_env = 1 ]; then
